@@ -1,0 +1,518 @@
+"""Self-supervised speech encoders (wav2vec2 family): hidden states per ~20 ms frame.
+
+:class:`SpeechEncoderExtractor` holds everything wav2vec2, HuBERT and the audEERING VAD
+model share: loading from a hub id or a local folder through one ``from_pretrained`` call,
+checking that every weight was found, input normalisation, batching with padding and
+attention masks, windowing of long clips, dtype handling. :class:`Wav2Vec2Extractor`
+(registered as ``wav2vec2``) is the plain Wav2Vec2 encoder on top of it.
+
+Why batched and windowed results match single-clip ones: with ``feat_extract_norm="layer"``
+(the large/robust checkpoints) every stage is either per-frame (layer norms, projections),
+a convolution whose padded positions are zeroed before the positional convolution, or
+attention with the padded keys masked out; windows start on a frame boundary so each
+computed frame covers exactly the samples it covers in the whole clip. Checkpoints with
+``feat_extract_norm="group"`` (e.g. ``facebook/wav2vec2-base``) normalise the first
+convolution over the whole input, so padding would change them: those are only batched
+with inputs of equal length, as transformers' documentation advises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from affectstore.extract.base import (
+    SAMPLE_RATE,
+    AudioExtractor,
+    ExtractorConfig,
+    Features,
+    FrameGeometry,
+    InputError,
+    ModelLoadError,
+    OutputSpec,
+    Segment,
+    batched,
+    normalize_waveform,
+    plan_segments,
+    register,
+    require,
+    weights_sha256,
+)
+
+logger = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+# Weights a checkpoint may legitimately lack: the SpecAugment mask embedding is only used
+# in training and is absent from many fine-tuned checkpoints.
+_OPTIONAL_WEIGHTS = ("masked_spec_embed",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechEncoderConfig(ExtractorConfig):
+    """Settings of a transformer speech encoder.
+
+    ``window_s`` seconds of frames are kept per window of a long clip, with ``context_s``
+    seconds more computed (and dropped) on each side; clips up to
+    ``window_s + 2 * context_s`` go through in one piece. ``normalize`` None follows the
+    checkpoint's ``preprocessor_config.json`` (``do_normalize``). ``dtype`` is the compute
+    dtype on GPU; on CPU half precision is computed in float32 (see the extractor docs).
+    """
+
+    model: str
+    revision: str | None = None
+    dtype: str = "float32"
+    window_s: float = 20.0
+    context_s: float = 5.0
+    normalize: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model must be a hub id or a local folder path. Got {self.model!r} instead.")
+        if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
+            raise ValueError(f"revision must be None or a branch, tag or commit hash. Got {self.revision!r} instead.")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}. Got {self.dtype!r} instead.")
+        if not isinstance(self.window_s, int | float) or isinstance(self.window_s, bool) or not self.window_s > 0:
+            raise ValueError(f"window_s must be a number of seconds > 0. Got {self.window_s!r} instead.")
+        if not isinstance(self.context_s, int | float) or isinstance(self.context_s, bool) or not self.context_s >= 0:
+            raise ValueError(f"context_s must be a number of seconds >= 0. Got {self.context_s!r} instead.")
+        if self.normalize is not None and not isinstance(self.normalize, bool):
+            raise ValueError(f"normalize must be None (follow the checkpoint), True or False. Got {self.normalize!r} instead.")
+
+
+def _is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class SpeechEncoderExtractor(AudioExtractor):
+    """Shared machinery of wav2vec2-style encoders; subclasses pick the model class and outputs."""
+
+    version = "1"
+    config_class: ClassVar[type[SpeechEncoderConfig]] = SpeechEncoderConfig
+    #: transformers config ``model_type`` values this extractor accepts.
+    model_types: ClassVar[tuple[str, ...]] = ("wav2vec2",)
+    #: Whether per-video outputs are computed from the mean of the last hidden state.
+    pools: ClassVar[bool] = False
+
+    # -- loading -----------------------------------------------------------------------
+
+    def _model_class(self, transformers: Any) -> Any:
+        return transformers.Wav2Vec2Model
+
+    def _encoder_from(self, model: Any) -> Any:
+        """The module that maps input_values to last_hidden_state (the model itself by default)."""
+        return model
+
+    def _check_model(self, model: Any, loading_info: dict[str, Any]) -> None:
+        """Fail on weights the checkpoint lacks or has with other shapes (transformers only warns)."""
+        missing = [k for k in loading_info.get("missing_keys", ()) if not any(o in k for o in _OPTIONAL_WEIGHTS)]
+        mismatched = list(loading_info.get("mismatched_keys", ()))
+        if missing:
+            shown = ", ".join(sorted(missing)[:8]) + (" ..." if len(missing) > 8 else "")
+            raise ModelLoadError(
+                f"Checkpoint {self.config.model!r} lacks {len(missing)} weight(s) that {type(model).__name__} needs "
+                f"({shown}); transformers would fill them with random values. Check that it is a "
+                f"{'/'.join(self.model_types)} checkpoint meant for the '{self.name}' extractor."
+            )
+        if mismatched:
+            shown = ", ".join(str(m) for m in mismatched[:8])
+            raise ModelLoadError(
+                f"Checkpoint {self.config.model!r} has weight(s) whose shapes do not match its config: {shown}."
+            )
+
+    def _load(self) -> None:
+        torch = require("torch")
+        transformers = require("transformers")
+        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+
+        try:
+            device = torch.device(cfg.device)
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda:0'. Got {cfg.device!r} instead.") from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {cfg.device!r} was requested but torch sees no CUDA device. Use device='cpu'.")
+
+        # Half precision on CPU is slow and some ops (conv1d in float16) are unsupported,
+        # so compute in float32 there and store the requested precision.
+        requested = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[cfg.dtype]
+        compute = requested if device.type != "cpu" else torch.float32
+        if compute != requested:
+            logger.info("%s: computing in float32 on CPU; outputs are stored as %s", self.name, self.store_dtype)
+
+        local = Path(cfg.model).expanduser().is_dir()
+        source = str(Path(cfg.model).expanduser()) if local else cfg.model
+        hub_kwargs: dict[str, Any] = {"revision": cfg.revision, "local_files_only": local or _is_offline()}
+
+        model_class = self._model_class(transformers)
+        try:
+            model_config = model_class.config_class.from_pretrained(source, **hub_kwargs)
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(
+                f"Could not read the model config of {cfg.model!r} (revision {cfg.revision!r}): {error}. "
+                "Pass a hub id that is in the local cache (HF_HUB_OFFLINE=1 allows no download) or a folder "
+                "holding config.json and the weights."
+            ) from error
+        model_type = getattr(model_config, "model_type", None)
+        if model_type not in self.model_types:
+            raise ModelLoadError(
+                f"Checkpoint {cfg.model!r} is a {model_type!r} model; the '{self.name}' extractor expects "
+                f"{' or '.join(map(repr, self.model_types))}."
+            )
+        if getattr(model_config, "add_adapter", False):
+            raise ModelLoadError(
+                f"Checkpoint {cfg.model!r} has an adapter on top of the encoder (add_adapter=True), which changes "
+                "the frame rate; such checkpoints are not supported."
+            )
+
+        try:
+            model, info = model_class.from_pretrained(
+                source, config=model_config, output_loading_info=True, dtype=compute, **hub_kwargs
+            )
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"Could not load the weights of {cfg.model!r} (revision {cfg.revision!r}): {error}") from error
+        self._check_model(model, info)
+        model.eval()
+        model.to(device)
+        encoder = self._encoder_from(model)
+
+        self._torch = torch
+        self._device = device
+        self._compute_dtype = compute
+        self._model = model
+        self._encoder = encoder
+        self._model_config = model_config
+        self._geometry = self._frame_geometry(model_config)
+        self._check_geometry(encoder)
+        self._mask = getattr(model_config, "feat_extract_norm", "group") == "layer"
+        self._normalize = self._resolve_normalize(transformers, source, hub_kwargs, model_config)
+        self._layer = self._select_layer(encoder, model_config)
+        self._window_frames = max(1, round(cfg.window_s * self._geometry.rate))
+        self._context_frames = round(cfg.context_s * self._geometry.rate)
+        self._source_local = local
+        self._source = source
+        logger.info(
+            "%s: loaded %s (%s, %d layers, hidden %d) on %s, compute %s, layer %d, normalize %s",
+            self.name,
+            cfg.model,
+            type(model).__name__,
+            model_config.num_hidden_layers,
+            model_config.hidden_size,
+            device,
+            str(compute).replace("torch.", ""),
+            self._layer,
+            self._normalize,
+        )
+
+    @staticmethod
+    def _frame_geometry(model_config: Any) -> FrameGeometry:
+        stride, field = 1, 1
+        for kernel, step in zip(model_config.conv_kernel, model_config.conv_stride, strict=True):
+            field += (kernel - 1) * stride
+            stride *= step
+        return FrameGeometry(stride=stride, receptive_field=field)
+
+    def _check_geometry(self, encoder: Any) -> None:
+        # Windowing relies on our frame arithmetic; make sure it agrees with the model's own.
+        torch = self._torch
+        probe = [self._geometry.receptive_field, self._geometry.receptive_field + 3 * self._geometry.stride + 7, 48_123]
+        theirs = encoder._get_feat_extract_output_lengths(torch.tensor(probe)).tolist()
+        ours = [self._geometry.n_frames(n) for n in probe]
+        if [int(t) for t in theirs] != ours:
+            raise ModelLoadError(
+                f"Frame count of {self.config.model!r} ({theirs} for {probe} samples) differs from the conv stack "
+                f"arithmetic ({ours}); this checkpoint's front end is not supported."
+            )
+
+    def _resolve_normalize(self, transformers: Any, source: str, hub_kwargs: dict[str, Any], model_config: Any) -> bool:
+        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        try:
+            feature_extractor = transformers.Wav2Vec2FeatureExtractor.from_pretrained(source, **hub_kwargs)
+        except (OSError, ValueError):
+            feature_extractor = None
+        if feature_extractor is not None and int(feature_extractor.sampling_rate) != SAMPLE_RATE:
+            raise ModelLoadError(
+                f"Checkpoint {cfg.model!r} expects audio at {feature_extractor.sampling_rate} Hz; "
+                f"affectstore feeds {SAMPLE_RATE} Hz."
+            )
+        if cfg.normalize is not None:
+            return cfg.normalize
+        if feature_extractor is not None:
+            return bool(feature_extractor.do_normalize)
+        # Without a preprocessor config, follow the convention of the released checkpoints:
+        # layer-norm front ends were trained on normalised input, group-norm ones were not.
+        guess = getattr(model_config, "feat_extract_norm", "group") == "layer"
+        logger.warning(
+            "%s: %r has no preprocessor_config.json; normalize=%s guessed from feat_extract_norm. "
+            "Set normalize explicitly to silence this.",
+            self.name,
+            cfg.model,
+            guess,
+        )
+        return guess
+
+    def _select_layer(self, encoder: Any, model_config: Any) -> int:
+        return int(model_config.num_hidden_layers)
+
+    # -- outputs ------------------------------------------------------------------------
+
+    @property
+    def store_dtype(self) -> str:
+        """dtype of the stored values: float16 when asked, otherwise float32 (numpy has no bfloat16)."""
+        return "float16" if self.config.dtype == "float16" else "float32"  # type: ignore[attr-defined]
+
+    @property
+    def min_samples(self) -> int:
+        if self.loaded:
+            return self._geometry.receptive_field
+        return 400  # the conv stack of every released wav2vec2/HuBERT checkpoint
+
+    @property
+    def geometry(self) -> FrameGeometry:
+        """Frame stride and receptive field of the loaded model (loads it if needed)."""
+        self._require_loaded()
+        return self._geometry
+
+    def is_long(self, n_samples: int) -> bool:
+        self._require_loaded()
+        return self._geometry.n_frames(n_samples) > self._window_frames + 2 * self._context_frames
+
+    @property
+    def max_segment_samples(self) -> int:
+        """Longest input (samples) one forward pass ever sees per item: a runner's memory bound."""
+        self._require_loaded()
+        frames = self._window_frames + 2 * self._context_frames
+        return (frames - 1) * self._geometry.stride + self._geometry.receptive_field
+
+    def _frame_outputs(self, hidden: Any) -> dict[str, Any]:
+        """Per-frame outputs (suffix -> T x D tensor) from the selected hidden states."""
+        return {"": hidden}
+
+    def _video_outputs(self, mean_hidden: Any) -> dict[str, Any]:
+        """Per-video outputs (suffix -> 1 x D tensor) from the mean last hidden state."""
+        return {}
+
+    def output_specs(self) -> dict[str, OutputSpec]:
+        self._require_loaded()
+        return {
+            self.prefix: OutputSpec(
+                self.prefix,
+                int(self._model_config.hidden_size),
+                self._geometry.rate,
+                self.store_dtype,
+                None,
+                f"hidden states after transformer layer {self._layer} of {self._model_config.num_hidden_layers}",
+            )
+        }
+
+    def _libraries(self) -> tuple[str, ...]:
+        return ("torch", "transformers", "safetensors")
+
+    def _model_provenance(self) -> dict[str, Any]:
+        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        return {
+            "id": cfg.model,
+            "revision": cfg.revision,
+            # transformers records the commit a hub snapshot resolved to; None for local folders.
+            "commit": getattr(self._model_config, "_commit_hash", None),
+            "weights_sha256": weights_sha256(self._source) if self._source_local else None,
+            "class": type(self._model).__name__,
+            "model_type": self._model_config.model_type,
+            "architectures": list(getattr(self._model_config, "architectures", None) or []),
+            "num_hidden_layers": int(self._model_config.num_hidden_layers),
+            "hidden_size": int(self._model_config.hidden_size),
+            "layer": self._layer,
+            "normalize": self._normalize,
+            "compute_dtype": str(self._compute_dtype).replace("torch.", ""),
+            "frame_stride_samples": self._geometry.stride,
+            "receptive_field_samples": self._geometry.receptive_field,
+            "sample_rate": SAMPLE_RATE,
+        }
+
+    # -- running ------------------------------------------------------------------------
+
+    def _prepare(self, waveform: np.ndarray) -> np.ndarray:
+        array = self.validate(waveform)
+        # Normalise over the whole clip before windowing, so windows see the same scale.
+        return normalize_waveform(array) if self._normalize else array
+
+    def _forward(self, inputs: Sequence[np.ndarray]) -> list[Any]:
+        """Last hidden state (compute dtype, on device) of each input, trimmed to its own frames."""
+        torch = self._torch
+        lengths = [len(x) for x in inputs]
+        longest = max(lengths)
+        batch = np.zeros((len(inputs), longest), dtype=np.float32)
+        for row, x in enumerate(inputs):
+            batch[row, : len(x)] = x
+        values = torch.from_numpy(batch).to(self._device, self._compute_dtype)
+        mask = None
+        if len(set(lengths)) > 1:
+            if not self._mask:
+                raise RuntimeError("group-norm models must only be batched with inputs of equal length")
+            mask = torch.from_numpy(np.arange(longest)[None, :] < np.asarray(lengths)[:, None]).to(self._device, torch.long)
+        with torch.inference_mode():
+            hidden = self._encoder(values, attention_mask=mask).last_hidden_state
+        return [hidden[row, : self._geometry.n_frames(n)] for row, n in enumerate(lengths)]
+
+    def _batches(self, segments: Sequence[Segment]) -> Iterator[Sequence[Segment]]:
+        """Batches of segments in the given order; group-norm models only batch equal lengths."""
+        if self._mask:
+            yield from batched(segments, self.config.batch_size)
+            return
+        run: list[Segment] = []
+        for segment in segments:
+            if run and (segment.stop - segment.start != run[0].stop - run[0].start or len(run) == self.config.batch_size):
+                yield run
+                run = []
+            run.append(segment)
+        if run:
+            yield run
+
+    def _run(self, segments: Sequence[Segment], arrays: Sequence[np.ndarray]) -> Iterator[tuple[Segment, dict[str, np.ndarray], Any]]:
+        """Forward segments batch by batch; yield each with its kept frame outputs and hidden-state sum."""
+        stride, field = self._geometry.stride, self._geometry.receptive_field
+        for group in self._batches(segments):
+            inputs = [arrays[s.clip][s.start * stride : (s.stop - 1) * stride + field] for s in group]
+            hidden = self._forward(inputs)
+            for segment, h in zip(group, hidden, strict=True):
+                kept = h[segment.keep_start - segment.start : segment.keep_stop - segment.start]
+                outputs = {
+                    suffix: t.float().cpu().numpy().astype(self.store_dtype, copy=False)
+                    for suffix, t in self._frame_outputs(kept).items()
+                }
+                # The pooled mean must cover the whole clip, so windows add their kept frames' sums.
+                total = kept.double().sum(dim=0).cpu() if self.pools else None
+                yield segment, outputs, total
+
+    def _finish(self, n_samples: int, n_frames: int, sums: Sequence[Any]) -> dict[str, Features]:
+        """Per-video outputs of a clip from its hidden-state sums."""
+        if not self.pools:
+            return {}
+        torch = self._torch
+        mean = (torch.stack(list(sums)).sum(dim=0) / n_frames).to(self._device, self._compute_dtype)
+        with torch.inference_mode():
+            outputs = self._video_outputs(mean)
+        centre = np.array([n_samples / SAMPLE_RATE / 2.0], dtype=np.float64)
+        return {
+            self.prefix + suffix: Features(t.reshape(1, -1).float().cpu().numpy().astype(self.store_dtype), centre)
+            for suffix, t in outputs.items()
+        }
+
+    def extract_batch(self, waveforms: Sequence[np.ndarray]) -> list[dict[str, Features]]:
+        """Outputs of many clips (input order). Clips and windows of long clips are sorted by
+        length and batched ``batch_size`` at a time, so similar lengths share a padded batch."""
+        self._require_loaded()
+        arrays = [self._prepare(w) for w in waveforms]
+        segments = [
+            s
+            for clip, array in enumerate(arrays)
+            for s in plan_segments(clip, len(array), self._geometry, self._window_frames, self._context_frames)
+        ]
+        # Longest first: the first batch shows at once whether memory suffices.
+        segments.sort(key=lambda s: (-(s.stop - s.start), s.clip, s.start))
+        frame_parts: list[dict[int, dict[str, np.ndarray]]] = [{} for _ in arrays]
+        sums: list[list[Any]] = [[] for _ in arrays]
+        for segment, outputs, total in self._run(segments, arrays):
+            frame_parts[segment.clip][segment.keep_start] = outputs
+            if total is not None:
+                sums[segment.clip].append(total)
+
+        results = []
+        for clip, array in enumerate(arrays):
+            n_frames = self._geometry.n_frames(len(array))
+            times = self._geometry.times(0, n_frames)
+            parts = [frame_parts[clip][k] for k in sorted(frame_parts[clip])]
+            result = {
+                self.prefix + suffix: Features(np.concatenate([p[suffix] for p in parts], axis=0), times)
+                for suffix in parts[0]
+            }
+            result.update(self._finish(len(array), n_frames, sums[clip]))
+            results.append(result)
+        return results
+
+    def stream(self, waveform: np.ndarray) -> Iterator[dict[str, Features]]:
+        """One clip in time-ordered chunks (``batch_size`` windows each); per-video outputs in the last chunk.
+
+        Memory stays bounded by the window size and batch size however long the clip is,
+        apart from the waveform itself and whatever the caller keeps of the chunks.
+        """
+        self._require_loaded()
+        array = self._prepare(waveform)
+        n_frames = self._geometry.n_frames(len(array))
+        segments = plan_segments(0, len(array), self._geometry, self._window_frames, self._context_frames)
+        sums: list[Any] = []
+        pending: dict[str, list[Features]] = {}
+        for segment, outputs, total in self._run(segments, [array]):
+            times = self._geometry.times(segment.keep_start, segment.keep_stop)
+            for suffix, values in outputs.items():
+                pending.setdefault(self.prefix + suffix, []).append(Features(values, times))
+            if total is not None:
+                sums.append(total)
+            # _run yields a batch's segments back to back; emit once a batch is complete.
+            if segment.last or len(next(iter(pending.values()))) == self.config.batch_size:
+                chunk = {name: Features.concatenate(parts) for name, parts in pending.items()}
+                pending = {}
+                if segment.last:
+                    chunk.update(self._finish(len(array), n_frames, sums))
+                yield chunk
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wav2Vec2ExtractorConfig(SpeechEncoderConfig):
+    """wav2vec2 settings. ``layer``: None or -1 for the last hidden state; k >= 1 for the output of
+    transformer layer k; 0 for the input of the first transformer layer (as transformers'
+    ``hidden_states[k]``). Negative values count from the end like Python indices."""
+
+    model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
+    layer: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layer is not None and (isinstance(self.layer, bool) or not isinstance(self.layer, int)):
+            raise ValueError(f"layer must be None or an int. Got {self.layer!r} instead.")
+
+
+class LayerSelectingExtractor(SpeechEncoderExtractor):
+    """A speech encoder whose output is the hidden state of a chosen layer."""
+
+    def _select_layer(self, encoder: Any, model_config: Any) -> int:
+        layers = int(model_config.num_hidden_layers)
+        requested = self.config.layer  # type: ignore[attr-defined]
+        if requested is None:
+            return layers
+        if not -(layers + 1) <= requested <= layers:
+            raise ValueError(
+                f"layer must be in the range [{-(layers + 1)}, {layers}] for {self.config.model!r} "  # type: ignore[attr-defined]
+                f"({layers} transformer layers). Got {requested} instead."
+            )
+        layer = requested if requested >= 0 else layers + 1 + requested
+        if layer < layers:
+            # Drop the layers above the chosen one (saves their compute and memory). The
+            # stable-layer-norm encoder applies a final layer norm after the last layer that
+            # belongs to the full model's output only, so it goes too.
+            torch = require("torch")
+            encoder.encoder.layers = encoder.encoder.layers[:layer]
+            if getattr(model_config, "do_stable_layer_norm", False):
+                encoder.encoder.layer_norm = torch.nn.Identity()
+        return layer
+
+
+@register
+class Wav2Vec2Extractor(LayerSelectingExtractor):
+    """Hidden states of any Wav2Vec2 checkpoint (hub id or local folder), ~50 Hz, one row per frame.
+
+    Default model: ``audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim`` (1024-d,
+    licence CC BY-NC-SA 4.0). Output ``wav2vec2``: T x hidden_size, times at frame centres
+    (``(i * 320 + 200) / 16000`` s for the standard conv stack).
+    """
+
+    name = "wav2vec2"
+    config_class = Wav2Vec2ExtractorConfig
+    model_types = ("wav2vec2",)

@@ -1,0 +1,157 @@
+"""Tiny random speech models saved to a folder, in the layout of the real checkpoints.
+
+The folders hold ``config.json``, ``model.safetensors`` and ``preprocessor_config.json``
+like a hub snapshot, so tests and benchmarks load them through the same
+``from_pretrained`` path as real weights (offline). Weights are random (seeded); only
+shapes, key names and the architecture match the real models, at toy size.
+
+The VAD builder writes the state dict itself (keys ``wav2vec2.*``, ``classifier.dense.*``,
+``classifier.out_proj.*``) rather than saving an affectstore class, so the extractor's
+loader is tested against the audEERING key layout and not against its own naming.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from affectstore.extract.base import require
+
+#: The conv front end of every released wav2vec2/HuBERT model (stride 320, receptive field 400)
+#: at a few channels: realistic frame timing at toy cost.
+CONV_KERNEL = (10, 3, 3, 3, 3, 2, 2)
+CONV_STRIDE = (5, 2, 2, 2, 2, 2, 2)
+VAD_LABELS = ("arousal", "dominance", "valence")
+
+
+def _common_config(
+    hidden_size: int, num_layers: int, conv_channels: int, stable_layer_norm: bool, feat_extract_norm: str
+) -> dict[str, Any]:
+    return {
+        "hidden_size": hidden_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": 2,
+        "intermediate_size": 2 * hidden_size,
+        "conv_dim": (conv_channels,) * len(CONV_KERNEL),
+        "conv_kernel": CONV_KERNEL,
+        "conv_stride": CONV_STRIDE,
+        "conv_bias": feat_extract_norm == "layer",
+        "feat_extract_norm": feat_extract_norm,
+        "do_stable_layer_norm": stable_layer_norm,
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 2,
+        "vocab_size": 12,
+        "hidden_dropout": 0.1,
+        "attention_dropout": 0.1,
+        "activation_dropout": 0.1,
+        "final_dropout": 0.1,
+    }
+
+
+def _save_preprocessor(transformers: Any, folder: Path, do_normalize: bool, return_attention_mask: bool) -> None:
+    transformers.Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16_000,
+        padding_value=0.0,
+        do_normalize=do_normalize,
+        return_attention_mask=return_attention_mask,
+    ).save_pretrained(folder)
+
+
+def _seeded(seed: int) -> Any:
+    torch = require("torch")
+    torch.manual_seed(seed)
+    return torch
+
+
+def build_wav2vec2(
+    folder: str | Path,
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    conv_channels: int = 16,
+    stable_layer_norm: bool = True,
+    feat_extract_norm: str = "layer",
+    do_normalize: bool = True,
+    preprocessor: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Save a tiny random ``Wav2Vec2Model`` (like wav2vec2-large-robust when the defaults are kept)."""
+    transformers = require("transformers")
+    _seeded(seed)
+    folder = Path(folder)
+    config = transformers.Wav2Vec2Config(
+        **_common_config(hidden_size, num_layers, conv_channels, stable_layer_norm, feat_extract_norm)
+    )
+    transformers.Wav2Vec2Model(config).eval().save_pretrained(folder)
+    if preprocessor:
+        _save_preprocessor(transformers, folder, do_normalize, feat_extract_norm == "layer")
+    return folder
+
+
+def build_hubert(
+    folder: str | Path,
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    conv_channels: int = 16,
+    ctc_head: bool = True,
+    seed: int = 1,
+) -> Path:
+    """Save a tiny random HuBERT in the layout of ``facebook/hubert-large-ls960-ft`` (``HubertForCTC``
+    with stable layer norm and a layer-norm front end) or, with ``ctc_head=False``, a bare ``HubertModel``."""
+    transformers = require("transformers")
+    _seeded(seed)
+    folder = Path(folder)
+    config = transformers.HubertConfig(**_common_config(hidden_size, num_layers, conv_channels, True, "layer"))
+    model_class = transformers.HubertForCTC if ctc_head else transformers.HubertModel
+    model_class(config).eval().save_pretrained(folder)
+    _save_preprocessor(transformers, folder, True, True)
+    return folder
+
+
+def build_vad(
+    folder: str | Path,
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    conv_channels: int = 16,
+    head: bool = True,
+    head_prefix: str = "classifier",
+    seed: int = 2,
+) -> Path:
+    """Save a tiny random model in the layout of ``audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim``.
+
+    ``head=False`` leaves the regression head out and ``head_prefix`` renames it: both are
+    checkpoints the VAD loader must refuse.
+    """
+    torch = _seeded(seed)
+    transformers = require("transformers")
+    safetensors_torch = require("safetensors.torch")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = transformers.Wav2Vec2Config(
+        **_common_config(hidden_size, num_layers, conv_channels, True, "layer"),
+        num_labels=len(VAD_LABELS),
+        id2label=dict(enumerate(VAD_LABELS)),
+        label2id={label: i for i, label in enumerate(VAD_LABELS)},
+        architectures=["EmotionModel"],
+    )
+    encoder = transformers.Wav2Vec2Model(config).eval()
+    state = {f"wav2vec2.{key}": value.detach().clone().contiguous() for key, value in encoder.state_dict().items()}
+    if head:
+        # Larger than the usual init scale so the head's outputs vary visibly between clips.
+        state[f"{head_prefix}.dense.weight"] = torch.randn(hidden_size, hidden_size) * 0.3
+        state[f"{head_prefix}.dense.bias"] = torch.randn(hidden_size) * 0.1
+        state[f"{head_prefix}.out_proj.weight"] = torch.randn(len(VAD_LABELS), hidden_size) * 0.3
+        state[f"{head_prefix}.out_proj.bias"] = torch.randn(len(VAD_LABELS)) * 0.1
+    config.save_pretrained(folder)
+    safetensors_torch.save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    _save_preprocessor(transformers, folder, True, True)
+    return folder
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """The saved config.json of a built model, as a dict."""
+    return json.loads((Path(folder) / "config.json").read_text())
