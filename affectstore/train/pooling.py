@@ -65,7 +65,7 @@ def pool_sequences(
     lengths = np.array([s.shape[0] for s in seqs])
     empty = lengths == 0
     if empty.any() and on_empty == "error":
-        bad = [ids[i] if ids is not None else i for i in np.flatnonzero(empty)[:5]]
+        bad = [ids[i] if ids is not None else int(i) for i in np.flatnonzero(empty)[:5]]
         raise ValueError(
             f"{int(empty.sum())} sequence(s) have no time steps, e.g. {bad}. "
             "Drop them, or pass on_empty='zeros' or 'flag' to pool them to zeros."
