@@ -153,10 +153,11 @@ class SpeechEncoderExtractor(AudioExtractor):
 
         model_class = self._model_class(transformers)
         try:
-            model_config = model_class.config_class.from_pretrained(source, **hub_kwargs)
+            # AutoConfig reads model_type first, so a checkpoint of another family is named, not half-loaded.
+            model_config = transformers.AutoConfig.from_pretrained(source, **hub_kwargs)
         except (OSError, ValueError) as error:
             raise ModelLoadError(
-                f"Could not read the model config of {cfg.model!r} (revision {cfg.revision!r}): {error}. "
+                f"Could not read the model config of {cfg.model!r} (revision {cfg.revision!r}): {str(error).rstrip('.')}. "
                 "Pass a hub id that is in the local cache (HF_HUB_OFFLINE=1 allows no download) or a folder "
                 "holding config.json and the weights."
             ) from error
@@ -383,9 +384,10 @@ class SpeechEncoderExtractor(AudioExtractor):
             hidden = self._forward(inputs)
             for segment, h in zip(group, hidden, strict=True):
                 kept = h[segment.keep_start - segment.start : segment.keep_stop - segment.start]
+                with self._torch.inference_mode():
+                    computed = self._frame_outputs(kept)
                 outputs = {
-                    suffix: t.float().cpu().numpy().astype(self.store_dtype, copy=False)
-                    for suffix, t in self._frame_outputs(kept).items()
+                    suffix: t.float().cpu().numpy().astype(self.store_dtype, copy=False) for suffix, t in computed.items()
                 }
                 # The pooled mean must cover the whole clip, so windows add their kept frames' sums.
                 total = kept.double().sum(dim=0).cpu() if self.pools else None

@@ -1,0 +1,137 @@
+"""openSMILE eGeMAPS acoustic parameters (registered as ``egemaps``).
+
+Outputs:
+
+- ``egemaps``: the 88 eGeMAPSv02 functionals, 1 x 88 per video, times = [clip centre];
+- ``egemaps-lld``: the 25 low-level descriptors per 10 ms frame, times at frame centres.
+
+Licence: openSMILE (the ``opensmile`` package) is distributed by audEERING under its own
+licence, free for private, research and educational use only; commercial use needs a
+licence from audEERING. Features computed with it inherit that restriction.
+
+openSMILE runs on the CPU, one clip at a time; ``device``, ``batch_size``, window settings do
+not apply. It processes the whole array in one call (the LLD output is small, 25 values per
+10 ms), so :meth:`stream` yields a single chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from affectstore.extract.base import (
+    SAMPLE_RATE,
+    AudioExtractor,
+    ExtractorConfig,
+    Features,
+    InputError,
+    OutputSpec,
+    register,
+    require,
+)
+
+logger = logging.getLogger(__name__)
+
+FEATURE_SETS = ("eGeMAPSv02", "eGeMAPSv01b", "GeMAPSv01b")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EgemapsExtractorConfig(ExtractorConfig):
+    """openSMILE settings: the GeMAPS-family feature set (default eGeMAPSv02)."""
+
+    feature_set: str = "eGeMAPSv02"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.feature_set not in FEATURE_SETS:
+            raise ValueError(f"feature_set must be one of {', '.join(FEATURE_SETS)}. Got {self.feature_set!r} instead.")
+
+
+def _seconds(index: Any) -> np.ndarray:
+    return np.asarray(index.total_seconds(), dtype=np.float64)
+
+
+@register
+class EgemapsExtractor(AudioExtractor):
+    """eGeMAPS functionals per video (``egemaps``) and low-level descriptors per 10 ms (``egemaps-lld``)."""
+
+    name = "egemaps"
+    version = "1"
+    config_class = EgemapsExtractorConfig
+    output_suffixes = ("", "-lld")
+
+    #: 0.1 s: shorter clips give no complete LLD frame and all-NaN functionals.
+    min_samples = SAMPLE_RATE // 10
+
+    def _load(self) -> None:
+        opensmile = require("opensmile")
+        feature_set = getattr(opensmile.FeatureSet, self.config.feature_set)  # type: ignore[attr-defined]
+        self._functionals = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.Functionals)
+        self._lld = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+        self._opensmile_version = getattr(opensmile, "__version__", None)
+
+    def output_specs(self) -> dict[str, OutputSpec]:
+        self._require_loaded()
+        func, lld = self.output_names
+        return {
+            func: OutputSpec(
+                func,
+                len(self._functionals.feature_names),
+                None,
+                "float32",
+                tuple(self._functionals.feature_names),
+                f"openSMILE {self.config.feature_set} functionals over the whole clip",  # type: ignore[attr-defined]
+            ),
+            lld: OutputSpec(
+                lld,
+                len(self._lld.feature_names),
+                100.0,
+                "float32",
+                tuple(self._lld.feature_names),
+                f"openSMILE {self.config.feature_set} low-level descriptors, 10 ms hop",  # type: ignore[attr-defined]
+            ),
+        }
+
+    def _libraries(self) -> tuple[str, ...]:
+        return ("opensmile",)
+
+    def _model_provenance(self) -> dict[str, Any]:
+        return {
+            "id": f"opensmile/{self.config.feature_set}",  # type: ignore[attr-defined]
+            "revision": self._opensmile_version,
+            "commit": None,
+            "weights_sha256": None,
+            "licence": "openSMILE: research, non-commercial (audEERING)",
+            "sample_rate": SAMPLE_RATE,
+        }
+
+    def _extract_one(self, waveform: np.ndarray) -> dict[str, Features]:
+        array = self.validate(waveform)
+        with warnings.catch_warnings():
+            # opensmile warns (and fills NaN) on very short segments; turn that into an error below.
+            warnings.simplefilter("ignore", UserWarning)
+            lld = self._lld.process_signal(array, SAMPLE_RATE)
+            func = self._functionals.process_signal(array, SAMPLE_RATE)
+        func_values = func.to_numpy(dtype=np.float32)
+        if func_values.shape[0] != 1 or np.isnan(func_values).all():
+            raise InputError(
+                f"openSMILE returned no usable functionals for a clip of {len(array)} samples "
+                f"({len(array) / SAMPLE_RATE:.3f} s); the clip is too short or silent."
+            )
+        starts = _seconds(lld.index.get_level_values("start"))
+        ends = _seconds(lld.index.get_level_values("end"))
+        func_name, lld_name = self.output_names
+        return {
+            func_name: Features(func_values, np.array([len(array) / SAMPLE_RATE / 2.0], dtype=np.float64)),
+            lld_name: Features(lld.to_numpy(dtype=np.float32), (starts + ends) / 2.0),
+        }
+
+    def extract_batch(self, waveforms: Sequence[np.ndarray]) -> list[dict[str, Features]]:
+        """Outputs of many clips, processed one by one (openSMILE has no batching)."""
+        self._require_loaded()
+        return [self._extract_one(w) for w in waveforms]
