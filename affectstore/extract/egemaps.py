@@ -125,10 +125,13 @@ class EgemapsExtractor(AudioExtractor):
             )
         starts = _seconds(lld.index.get_level_values("start"))
         ends = _seconds(lld.index.get_level_values("end"))
+        # openSMILE clips the last frame's end to the clip end; centre every frame with the
+        # nominal frame length so times stay evenly spaced.
+        frame = float(np.max(ends - starts)) if len(starts) else 0.0
         func_name, lld_name = self.output_names
         return {
             func_name: Features(func_values, np.array([len(array) / SAMPLE_RATE / 2.0], dtype=np.float64)),
-            lld_name: Features(lld.to_numpy(dtype=np.float32), (starts + ends) / 2.0),
+            lld_name: Features(lld.to_numpy(dtype=np.float32), starts + frame / 2.0),
         }
 
     def extract_batch(self, waveforms: Sequence[np.ndarray]) -> list[dict[str, Features]]:
