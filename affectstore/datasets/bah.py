@@ -43,6 +43,7 @@ from affectstore.datasets.base import (
 logger = logging.getLogger(__name__)
 
 FPS = 24.0
+RESET_TOLERANCE = 0.25  # seconds of overlap between chunks tolerated before calling it a reset
 _FRAME_RE = re.compile(r"frame-(\d+)\.jpg", re.IGNORECASE)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: annotation.yml holds ~10^5 frames
 
@@ -233,8 +234,8 @@ class BahAdapter(DatasetAdapter):
     def transcript(self, video_id: str) -> list[Segment]:
         """Transcript chunks with times from the video start.
 
-        Chunk timestamps restart at 0 about every 30 s. A chunk whose start is earlier
-        than the previous chunk's start begins a new window; its offset is the previous
+        Chunk timestamps restart at 0 about every 30 s. A chunk that starts before the
+        previous chunk's start (or more than 0.25 s before its end) begins a new window; its offset is the previous
         chunk's absolute end (or, with ``reset_period`` set, one more period). A missing
         end takes the next chunk's start (or its own start for the last chunk).
         """
@@ -264,15 +265,20 @@ class BahAdapter(DatasetAdapter):
         segments: list[Segment] = []
         offset = 0.0
         windows = 0
-        prev_start = None
+        prev_start = prev_end = None
         for k, (start, end, text) in enumerate(raw):
-            if prev_start is not None and start < prev_start:
+            # Within a window chunks follow each other; one that starts before the previous
+            # chunk started, or clearly before it ended, belongs to the next window.
+            restarted = prev_start is not None and (
+                start < prev_start or (prev_end is not None and start < prev_end - RESET_TOLERANCE)
+            )
+            if restarted:
                 windows += 1
                 if self.reset_period is not None:
                     offset = windows * self.reset_period
                 else:
                     offset = segments[-1].end if segments and not math.isnan(segments[-1].end) else segments[-1].start
-            prev_start = start
+            prev_start, prev_end = start, end
             if end is None:
                 nxt = raw[k + 1][0] if k + 1 < len(raw) and raw[k + 1][0] >= start else None
                 end = nxt if nxt is not None else start

@@ -178,11 +178,21 @@ class EmiAdapter(DatasetAdapter):
         if entry.id not in self._durations:
             from affectstore.media.audio import audio_duration
 
-            source = entry.audio or entry.video
-            if source is None:
+            from affectstore.media.errors import MediaError
+
+            sources = list(dict.fromkeys(p for p in (entry.audio, entry.video) if p is not None))
+            if not sources:
                 raise MissingFileError(
                     f"cannot time the face crops of {entry.id}: it has no video or audio to measure; pass face_rate=<crops per second>",
                     entry.faces,
                 )
-            self._durations[entry.id] = audio_duration(source)
+            for k, source in enumerate(sources):
+                try:
+                    self._durations[entry.id] = audio_duration(source)
+                    break
+                except MediaError:
+                    # The mp3 copy may be broken where the video is fine: try the next source.
+                    if k == len(sources) - 1:
+                        raise
+                    logger.warning("%s: cannot measure %s, trying %s", entry.id, source, sources[k + 1])
         return self._durations[entry.id]
