@@ -140,17 +140,23 @@ class FrameAligner(TransformerMixin, BaseEstimator):
         self.method = method
         self.kind = kind
 
-    def fit(self, X=None, y=None):
-        """Validate the parameters; alignment learns nothing."""
+    def _check_params(self) -> None:
         if self.method not in ALIGN_METHODS:
             raise ValueError(f"method must be one of {ALIGN_METHODS}. Got {self.method!r} instead.")
         _check_kind(self.kind)
+
+    def fit(self, X=None, y=None):
+        """Validate the parameters; alignment learns nothing."""
+        self._check_params()
         self.fitted_ = True
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # stateless: usable without fit
+
     def transform(self, X: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray]]) -> list[np.ndarray]:
         """Align every video's sequence onto its label frames."""
-        self.fit()
+        self._check_params()
         out = []
         for i, item in enumerate(X):
             if len(item) != 3:
