@@ -33,7 +33,6 @@ from affectstore.extract.base import (
     ExtractorConfig,
     Features,
     FrameGeometry,
-    InputError,
     ModelLoadError,
     OutputSpec,
     Segment,
@@ -71,6 +70,10 @@ class SpeechEncoderConfig(ExtractorConfig):
     window_s: float = 20.0
     context_s: float = 5.0
     normalize: bool | None = None
+    #: Hugging Face cache folder to read hub ids from (None: the default, HF_HUB_CACHE / HF_HOME).
+    cache_dir: str | None = None
+
+    NON_OUTPUT_FIELDS: ClassVar[frozenset[str]] = ExtractorConfig.NON_OUTPUT_FIELDS | {"cache_dir"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -150,6 +153,8 @@ class SpeechEncoderExtractor(AudioExtractor):
         local = Path(cfg.model).expanduser().is_dir()
         source = str(Path(cfg.model).expanduser()) if local else cfg.model
         hub_kwargs: dict[str, Any] = {"revision": cfg.revision, "local_files_only": local or _is_offline()}
+        if cfg.cache_dir is not None:
+            hub_kwargs["cache_dir"] = cfg.cache_dir
 
         model_class = self._model_class(transformers)
         try:
@@ -197,8 +202,7 @@ class SpeechEncoderExtractor(AudioExtractor):
         self._layer = self._select_layer(encoder, model_config)
         self._window_frames = max(1, round(cfg.window_s * self._geometry.rate))
         self._context_frames = round(cfg.context_s * self._geometry.rate)
-        self._source_local = local
-        self._source = source
+        self._identity = self._identify(local, source)
         logger.info(
             "%s: loaded %s (%s, %d layers, hidden %d) on %s, compute %s, layer %d, normalize %s",
             self.name,
@@ -211,6 +215,25 @@ class SpeechEncoderExtractor(AudioExtractor):
             self._layer,
             self._normalize,
         )
+
+    def _identify(self, local: bool, source: str) -> dict[str, Any]:
+        """Exact weights used: SHA-256 of the weight files, plus the snapshot commit for hub ids.
+
+        from_pretrained has just placed the files in the hub cache, so the snapshot folder
+        that the requested revision points to now is the one that was loaded.
+        """
+        if local:
+            return {"commit": None, "weights_sha256": weights_sha256(source)}
+        hub = require("huggingface_hub")
+        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cached = hub.try_to_load_from_cache(
+            source, "config.json", cache_dir=cfg.cache_dir, revision=cfg.revision or "main"
+        )
+        if not isinstance(cached, str):
+            logger.warning("%s: could not find %r in the hub cache; provenance has no commit or weight hashes", self.name, source)
+            return {"commit": None, "weights_sha256": None}
+        snapshot = Path(cached).parent
+        return {"commit": snapshot.name, "weights_sha256": weights_sha256(snapshot)}
 
     @staticmethod
     def _frame_geometry(model_config: Any) -> FrameGeometry:
@@ -322,8 +345,7 @@ class SpeechEncoderExtractor(AudioExtractor):
             "id": cfg.model,
             "revision": cfg.revision,
             # transformers records the commit a hub snapshot resolved to; None for local folders.
-            "commit": getattr(self._model_config, "_commit_hash", None),
-            "weights_sha256": weights_sha256(self._source) if self._source_local else None,
+            **self._identity,
             "class": type(self._model).__name__,
             "model_type": self._model_config.model_type,
             "architectures": list(getattr(self._model_config, "architectures", None) or []),

@@ -12,7 +12,6 @@ loader is tested against the audEERING key layout and not against its own naming
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +151,18 @@ def build_vad(
     return folder
 
 
-def read_config(folder: str | Path) -> dict[str, Any]:
-    """The saved config.json of a built model, as a dict."""
-    return json.loads((Path(folder) / "config.json").read_text())
+
+def install_in_hub_cache(folder: str | Path, cache_dir: str | Path, repo_id: str, commit: str = "0" * 40) -> str:
+    """Copy a saved model into a Hugging Face cache folder as snapshot ``commit`` of ``repo_id``,
+    with ``refs/main`` pointing at it, so it loads by hub id offline (``cache_dir=...``)."""
+    import shutil
+
+    repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for path in Path(folder).iterdir():
+        if path.is_file():
+            shutil.copyfile(path, snapshot / path.name)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return commit

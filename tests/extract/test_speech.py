@@ -270,3 +270,16 @@ def test_vad_checkpoint_without_the_head_fails_loudly(tmp_path, kwargs):
 def test_plain_wav2vec2_checkpoint_is_not_a_vad_model(checkpoints):
     with pytest.raises(ax.ModelLoadError, match="no regression head"):
         ax.create_extractor("vad", model=str(checkpoints["wav2vec2"])).load()
+
+
+def test_hub_id_loads_from_the_cache_and_records_the_commit(checkpoints, tmp_path):
+    commit = "1234567890abcdef1234567890abcdef12345678"
+    models.install_in_hub_cache(checkpoints["vad"], tmp_path / "hub", "someone/tiny-vad", commit=commit)
+    extractor = ax.create_extractor("vad", model="someone/tiny-vad", cache_dir=str(tmp_path / "hub")).load()
+    model = extractor.provenance()["vad"]["model"]
+    assert (model["id"], model["revision"], model["commit"]) == ("someone/tiny-vad", None, commit)
+    assert model["weights_sha256"] == {"model.safetensors": ax.base.sha256_file(checkpoints["vad"] / "model.safetensors")}
+    from_folder = ax.create_extractor("vad", model=str(checkpoints["vad"])).load()
+    np.testing.assert_allclose(extractor.extract(CLIPS[0])["vad"].values, from_folder.extract(CLIPS[0])["vad"].values, atol=1e-6)
+    # the cache location does not change the output, so not the hash either
+    assert extractor.config_hash == ax.create_extractor("vad", model="someone/tiny-vad").config_hash
