@@ -344,7 +344,7 @@ class SpeechEncoderExtractor(AudioExtractor):
         return {
             "id": cfg.model,
             "revision": cfg.revision,
-            # transformers records the commit a hub snapshot resolved to; None for local folders.
+            # commit of the hub snapshot loaded (None for local folders) and SHA-256 of its weight files
             **self._identity,
             "class": type(self._model).__name__,
             "model_type": self._model_config.model_type,
