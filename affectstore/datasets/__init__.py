@@ -3,7 +3,12 @@ and face crops. ``get_adapter(name, root, **options)`` with name in emi, bah, af
 """
 
 from affectstore.datasets import affwild2, bah, clips, emi  # noqa: F401  (register the adapters)
-from affectstore.datasets.affwild2 import AFFECTNET_TO_EXPR, EXPR_CLASSES, AffWild2Adapter, base_video_id
+from affectstore.datasets.affwild2 import (
+    AFFECTNET_TO_EXPR,
+    EXPR_CLASSES,
+    AffWild2Adapter,
+    base_video_id,
+)
 from affectstore.datasets.bah import BahAdapter
 from affectstore.datasets.base import (
     CLASSIFICATION,

@@ -142,8 +142,7 @@ class BahAdapter(DatasetAdapter):
 
     def _normalise_id(self, vid: str) -> str:
         vid = vid.replace("\\", "/").lstrip("./")
-        if vid.startswith("videos/"):
-            vid = vid[len("videos/") :]
+        vid = vid.removeprefix("videos/")
         if not vid.lower().endswith(".mp4") and (self.root / "videos" / f"{vid}.mp4").is_file():
             vid += ".mp4"
         return vid

@@ -177,7 +177,6 @@ class EmiAdapter(DatasetAdapter):
     def _duration(self, entry: VideoEntry) -> float:
         if entry.id not in self._durations:
             from affectstore.media.audio import audio_duration
-
             from affectstore.media.errors import MediaError
 
             sources = list(dict.fromkeys(p for p in (entry.audio, entry.video) if p is not None))

@@ -7,7 +7,12 @@ and typed errors for files that cannot be read.
         ...
 """
 
-from affectstore.media.audio import SAMPLE_RATE, audio_duration, load_audio, stream_audio
+from affectstore.media.audio import (
+    SAMPLE_RATE,
+    audio_duration,
+    load_audio,
+    stream_audio,
+)
 from affectstore.media.errors import (
     CorruptMediaError,
     EmptyMediaError,
@@ -25,7 +30,13 @@ from affectstore.media.probe import (
     MissingMediaError,
     probe,
 )
-from affectstore.media.video import VideoFrames, frame_times, iter_frames, sample_frames, video_duration
+from affectstore.media.video import (
+    VideoFrames,
+    frame_times,
+    iter_frames,
+    sample_frames,
+    video_duration,
+)
 
 __all__ = [
     "AUDIO_EXTENSIONS",

@@ -17,8 +17,8 @@ padding (up to 1024 source samples of near-silence at the end), as FFmpeg does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from affectstore.media.errors import CorruptMediaError, EmptyMediaError, UnsupportedMediaError
+from affectstore.media.errors import (
+    CorruptMediaError,
+    EmptyMediaError,
+    UnsupportedMediaError,
+)
 from affectstore.media.probe import MissingMediaError
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ timestamp, ``pts * time_base`` in seconds, as the stream stores it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

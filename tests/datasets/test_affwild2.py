@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from affectstore.datasets import AFFECTNET_TO_EXPR, EXPR_CLASSES, AnnotationError, DatasetError, NotProvidedError, get_adapter
+from affectstore.datasets import (
+    AFFECTNET_TO_EXPR,
+    EXPR_CLASSES,
+    AnnotationError,
+    DatasetError,
+    NotProvidedError,
+    get_adapter,
+)
 from affectstore.testing.datasets import make_affwild2_dataset
 
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from affectstore.datasets import AnnotationError, MissingFileError, NotProvidedError, get_adapter
+from affectstore.datasets import (
+    AnnotationError,
+    MissingFileError,
+    NotProvidedError,
+    get_adapter,
+)
 from affectstore.testing.datasets import make_bah_dataset
 
 

@@ -7,7 +7,11 @@ from typer.testing import CliRunner
 
 from affectstore.cli import app
 from affectstore.datasets.check import check_dataset, parse_options
-from affectstore.testing.datasets import make_affwild2_dataset, make_bah_dataset, make_emi_dataset
+from affectstore.testing.datasets import (
+    make_affwild2_dataset,
+    make_bah_dataset,
+    make_emi_dataset,
+)
 
 runner = CliRunner()
 

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from affectstore.datasets import AnnotationError, DatasetError, MissingFileError, get_adapter
+from affectstore.datasets import (
+    AnnotationError,
+    DatasetError,
+    MissingFileError,
+    get_adapter,
+)
 from affectstore.media import load_audio
 from affectstore.testing.datasets import make_clips_dataset
 

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from affectstore.datasets import EMI_TARGETS, AnnotationError, NotProvidedError, get_adapter
+from affectstore.datasets import (
+    EMI_TARGETS,
+    AnnotationError,
+    NotProvidedError,
+    get_adapter,
+)
 from affectstore.testing.datasets import make_emi_dataset
 
 

@@ -2,7 +2,13 @@
 
 import pytest
 
-from affectstore.datasets import DatasetAdapter, DatasetError, available_adapters, get_adapter, register_adapter
+from affectstore.datasets import (
+    DatasetAdapter,
+    DatasetError,
+    available_adapters,
+    get_adapter,
+    register_adapter,
+)
 from affectstore.testing.datasets import make_clips_dataset
 
 
@@ -29,7 +35,7 @@ def test_registering_twice_is_an_error():
     with pytest.raises(ValueError, match="dataset adapter 'emi' is already registered"):
 
         @register_adapter("emi")
-        class Other(DatasetAdapter):  # noqa: F841
+        class Other(DatasetAdapter):
             pass
 
 

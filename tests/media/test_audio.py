@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from affectstore.media import SAMPLE_RATE, audio_duration, load_audio, probe, stream_audio
+from affectstore.media import (
+    SAMPLE_RATE,
+    audio_duration,
+    load_audio,
+    probe,
+    stream_audio,
+)
 from affectstore.testing.datasets import make_media
 
 # Container/codec and the exact sample count each gives after decoding. AAC decodes its

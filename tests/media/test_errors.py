@@ -18,7 +18,12 @@ from affectstore.media import (
     sample_frames,
     stream_audio,
 )
-from affectstore.testing.datasets import make_empty_file, make_media, make_not_media, make_truncated_file
+from affectstore.testing.datasets import (
+    make_empty_file,
+    make_media,
+    make_not_media,
+    make_truncated_file,
+)
 
 DECODERS = [load_audio, lambda p: next(stream_audio(p)), audio_duration]
 

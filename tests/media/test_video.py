@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from affectstore.media import frame_times, iter_frames, load_face_crops, probe, sample_frames, video_duration
+from affectstore.media import (
+    frame_times,
+    iter_frames,
+    load_face_crops,
+    probe,
+    sample_frames,
+    video_duration,
+)
 from affectstore.media.errors import CorruptMediaError, UnsupportedMediaError
 from affectstore.testing.datasets import make_face_crop, make_media
 
