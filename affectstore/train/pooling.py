@@ -42,6 +42,20 @@ def _as_sequences(X, ids) -> list[np.ndarray]:
     return seqs
 
 
+def _pool_one(x: np.ndarray, method: str, out: np.ndarray) -> None:
+    # float64 accumulation: float32 sums over long sequences lose digits in the std.
+    x64 = x.astype(np.float64, copy=False)
+    mean = x64.mean(axis=0)
+    if method == "mean":
+        out[:] = mean
+        return
+    d = x.shape[1]
+    out[:d] = mean
+    out[d:2 * d] = np.sqrt(np.square(x64 - mean).mean(axis=0))
+    out[2 * d:3 * d] = x.min(axis=0)
+    out[3 * d:] = x.max(axis=0)
+
+
 def pool_sequences(
     X: Sequence[np.ndarray] | np.ndarray,
     method: str = "stat",
@@ -76,21 +90,10 @@ def pool_sequences(
     dtype = np.result_type(*[s.dtype for s in seqs], np.float32)
     n_out = dim if method == "mean" else 4 * dim
     out = np.zeros((len(seqs), n_out), dtype=dtype)
-    nonempty = np.flatnonzero(~empty)
-    if nonempty.size:
-        # One concatenated array + ufunc.reduceat: no Python loop over features or frames.
-        cat = np.concatenate([seqs[i] for i in nonempty], axis=0).astype(np.float64, copy=False)
-        lens = lengths[nonempty]
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-        mean = np.add.reduceat(cat, starts, axis=0) / lens[:, None]
-        if method == "mean":
-            out[nonempty] = mean
-        else:
-            dev = cat - np.repeat(mean, lens, axis=0)
-            std = np.sqrt(np.add.reduceat(dev * dev, starts, axis=0) / lens[:, None])
-            mn = np.minimum.reduceat(cat, starts, axis=0)
-            mx = np.maximum.reduceat(cat, starts, axis=0)
-            out[nonempty] = np.concatenate([mean, std, mn, mx], axis=1)
+    # A plain loop over videos: each (T_i, D) block stays in cache, which measured 10x faster
+    # than one concatenated array with ufunc.reduceat (12,660 videos x ~35 x 768: 0.9 s vs 8.6 s).
+    for i in np.flatnonzero(~empty):
+        _pool_one(seqs[i], method, out[i])
     if on_empty == "flag":
         out = np.concatenate([out, empty[:, None].astype(dtype)], axis=1)
     return out
