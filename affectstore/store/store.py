@@ -18,6 +18,7 @@ directory listing, not 15,000 metadata reads.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -31,6 +32,11 @@ from typing import Any, Iterable, Iterator, Literal
 import numpy as np
 import zarr
 from zarr.core.buffer import cpu, default_buffer_prototype
+from zarr.codecs import BytesCodec
+from zarr.core.chunk_grids import RegularChunkGrid
+from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
+from zarr.core.dtype import get_data_type_from_native_dtype
+from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, ZipStore
 
@@ -222,8 +228,7 @@ class FeatureStore:
 
     def _put_group(self, path: str, attributes: dict) -> None:
         """Write a group node in one atomic put (a mark or a failure record)."""
-        doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
-        sync(self._backend.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(json.dumps(doc).encode("utf-8"))))
+        sync(self._backend.set(f"{path}/zarr.json", _group_doc(attributes)))
 
     def _delete_dir(self, path: str) -> None:
         sync(self._backend.delete_dir(path))
@@ -258,7 +263,15 @@ class FeatureStore:
 
     def provenance(self, dataset: str, feature: str) -> dict[str, Any]:
         """The provenance recorded when the feature set was created."""
-        return dict(self._feature_group(dataset, feature).attrs[_META]["provenance"])
+        return self._feature_meta(dataset, feature)["provenance"]
+
+    def _feature_meta(self, dataset: str, feature: str) -> dict[str, Any]:
+        # One small read, not a group open: writers check it before every video.
+        doc = self._get_json(f"{dataset}/{feature}/zarr.json") if "/" not in dataset + feature else None
+        meta = (doc or {}).get("attributes", {}).get(_META)
+        if meta is None:
+            meta = self._feature_group(dataset, feature).attrs[_META]  # raises the helpful error
+        return dict(meta)
 
     def feature_sets(self) -> list[FeatureSetInfo]:
         """Every feature set of every dataset, with provenance and counts of complete and failed videos."""
@@ -335,12 +348,7 @@ class FeatureStore:
         if prov["kind"] == "text":
             raise ArrayShapeError(f"{dataset}/{feature} is a text feature; write it with write_text().")
         values, times = _validate_frames(values, times, prov, f"{dataset}/{feature} video {video_id!r}")
-        key = encode_id(video_id)
-        self._begin_video(dataset, feature, key)
-        group = self._root[f"{dataset}/{feature}/videos"].create_group(key, overwrite=True, attributes={"id": video_id})
-        _raw_array(group, "values", values)
-        _raw_array(group, "times", times)
-        self._finish_video(dataset, feature, key, video_id, config_hash, len(times))
+        sync(self._awrite_frames(f"{dataset}/{feature}", encode_id(video_id), video_id, values, times, config_hash))
 
     def write_text(
         self,
@@ -370,28 +378,43 @@ class FeatureStore:
             i = int(np.argmax(end_a < start_a))
             raise ArrayShapeError(f"{where}: segment {i} ends ({end_a[i]}) before it starts ({start_a[i]}).")
         key = encode_id(video_id)
-        self._begin_video(dataset, feature, key)
-        group = self._root[f"{dataset}/{feature}/videos"].create_group(key, overwrite=True, attributes={"id": video_id})
+        base = f"{dataset}/{feature}"
+        sync(self._abegin_video(base, key))
+        group = self._root[f"{base}/videos"].create_group(key, overwrite=True, attributes={"id": video_id})
         _raw_array(group, "start", start_a)
         _raw_array(group, "end", end_a)
         text_arr = group.create_array("text", shape=(len(texts),), chunks=(max(len(texts), 1),), dtype=str, compressors=None)
         if texts:
             text_arr[:] = np.array(texts, dtype=object)
-        self._finish_video(dataset, feature, key, video_id, config_hash, len(texts))
+        sync(self._afinish_video(base, key, video_id, config_hash, len(texts)))
 
-    def _begin_video(self, dataset: str, feature: str, key: str) -> None:
-        base = f"{dataset}/{feature}"
-        if sync(self._backend.exists(f"{base}/done/{key}/zarr.json")):
+    async def _abegin_video(self, base: str, key: str) -> None:
+        b = self._backend
+        if await b.exists(f"{base}/done/{key}/zarr.json"):
             # Re-writing a complete video: unmark it first so no reader trusts half-new arrays,
             # and drop packs, whose copy of it is now stale.
-            self._delete_dir(f"{base}/done/{key}")
-            self._delete_dir(f"{base}/packed")
+            await b.delete_dir(f"{base}/done/{key}")
+            await b.delete_dir(f"{base}/packed")
+        await b.delete_dir(f"{base}/videos/{key}")  # leftovers of a killed writer
 
-    def _finish_video(self, dataset: str, feature: str, key: str, video_id: str, config_hash: str, n: int) -> None:
-        base = f"{dataset}/{feature}"
-        self._put_group(f"{base}/done/{key}", {"id": video_id, "config_hash": config_hash, "frames": n, "time": _now()})
-        if sync(self._backend.exists(f"{base}/failed/{key}/zarr.json")):
-            self._delete_dir(f"{base}/failed/{key}")
+    async def _afinish_video(self, base: str, key: str, video_id: str, config_hash: str, n: int) -> None:
+        b = self._backend
+        mark = {"id": video_id, "config_hash": config_hash, "frames": n, "time": _now()}
+        await b.set(f"{base}/done/{key}/zarr.json", _group_doc(mark))
+        if await b.exists(f"{base}/failed/{key}/zarr.json"):
+            await b.delete_dir(f"{base}/failed/{key}")
+
+    async def _awrite_frames(
+        self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray, config_hash: str
+    ) -> None:
+        await self._abegin_video(base, key)
+        prefix = f"{base}/videos/{key}"
+        docs = {f"{prefix}/zarr.json": _group_doc({"id": video_id})}
+        for name, data in (("values", values), ("times", times)):
+            docs.update(_raw_array_docs(f"{prefix}/{name}", data))
+        # Chunks and metadata of one video are independent keys: write them concurrently.
+        await asyncio.gather(*(self._backend.set(k, v) for k, v in docs.items()))
+        await self._afinish_video(base, key, video_id, config_hash, len(times))
 
     def record_failure(
         self, dataset: str, feature: str, video_id: str, stage: str, reason: str, *, config_hash: str | None = None
@@ -498,7 +521,7 @@ class FeatureStore:
 
     def _read_videos(self, dataset: str, feature: str, keys: list[str], dtype: np.dtype, dim: int):
         base = f"{dataset}/{feature}/videos"
-        layout = self._root[f"{dataset}/{feature}"].attrs[_META].get("layout")
+        layout = self._feature_meta(dataset, feature).get("layout")
         if isinstance(self._backend, LocalStore) and layout == _LAYOUT:
             root = Path(self._backend.root)
             return rawio.read_raw_videos([root / base / k for k in keys], dtype, dim, self._zarr_video_reader(base))
@@ -643,6 +666,30 @@ def _raw_array(group: zarr.Group, name: str, data: np.ndarray) -> zarr.Array:
     if data.size:
         arr[...] = data
     return arr
+
+
+def _group_doc(attributes: dict) -> cpu.Buffer:
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
+    return cpu.Buffer.from_bytes(json.dumps(doc).encode("utf-8"))
+
+
+def _raw_array_docs(path: str, data: np.ndarray) -> dict[str, cpu.Buffer]:
+    """Metadata and the one chunk of an uncompressed single-chunk array, as Zarr itself writes them."""
+    meta = ArrayV3Metadata(
+        shape=data.shape,
+        data_type=get_data_type_from_native_dtype(data.dtype),
+        chunk_grid=RegularChunkGrid(chunk_shape=tuple(max(n, 1) for n in data.shape)),
+        chunk_key_encoding=DefaultChunkKeyEncoding(separator="/"),
+        fill_value=0,
+        codecs=(BytesCodec(endian="little"),),
+        attributes={},
+        dimension_names=None,
+    )
+    docs = {f"{path}/{k}": v for k, v in meta.to_buffer_dict(default_buffer_prototype()).items()}
+    if data.size:
+        chunk = "/".join(["c"] + ["0"] * data.ndim)
+        docs[f"{path}/{chunk}"] = cpu.Buffer.from_bytes(np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes())
+    return docs
 
 
 def _fingerprint(done_keys: list[str]) -> str:

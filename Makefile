@@ -1,0 +1,23 @@
+# affectstore: set-up, demo, tests, benchmarks, extraction.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STORE  ?= runs/demo.zarr
+
+.PHONY: install demo test bench
+
+$(BIN)/affect: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch pinned: an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/affect  ## create .venv and install affectstore with its dev extras
+
+test: $(BIN)/affect  ## run the test suite
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+bench: $(BIN)/affect  ## run the benchmarks (figures go to benchmarks/BENCHMARKS.md by hand)
+	$(BIN)/python benchmarks/store_read.py
