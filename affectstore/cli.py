@@ -14,6 +14,100 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
+# --- affect store: inspect, verify, pack (issue 2) --------------------------------------
+store_app = typer.Typer(help="Inspect and maintain a feature store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+STORE_ARG = typer.Argument(..., help="Store: a local folder, a .zip file or an fsspec URL.")
+
+
+def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+    typer.echo(f"Error: {exc}", err=True)
+    return typer.Exit(code)
+
+
+def _open_store(location: str, mode: str = "r"):
+    from affectstore.store import FeatureStore, StoreError
+
+    try:
+        return FeatureStore.open(location, mode=mode)
+    except StoreError as exc:
+        raise _fail(exc) from None
+
+
+@store_app.command("info")
+def store_info_cmd(store: str = STORE_ARG) -> None:
+    """Datasets, feature sets with provenance, counts of complete and failed videos, size on disk."""
+    from affectstore.store.inspect import store_info
+
+    typer.echo(store_info(_open_store(store)))
+
+
+@store_app.command("ls")
+def store_ls_cmd(
+    store: str = STORE_ARG,
+    dataset: str = typer.Argument(..., help="Dataset name in the store."),
+    feature: str = typer.Argument(..., help="Feature-set name in the dataset."),
+    failed: bool = typer.Option(False, "--failed", help="List failed videos with stage and reason instead."),
+) -> None:
+    """List the complete videos of one feature set (id, frames), or its failures."""
+    from affectstore.store import StoreError
+    from affectstore.store.inspect import list_videos
+
+    try:
+        typer.echo(list_videos(_open_store(store), dataset, feature, failed=failed))
+    except StoreError as exc:
+        raise _fail(exc) from None
+
+
+@store_app.command("verify")
+def store_verify_cmd(store: str = STORE_ARG) -> None:
+    """Check structure and completion marks; exit 1 when a promise of the store is broken."""
+    from affectstore.store.inspect import verify_store
+
+    report = verify_store(_open_store(store))
+    typer.echo(report.text())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@store_app.command("pack")
+def store_pack_cmd(
+    store: str = STORE_ARG,
+    dataset: str = typer.Argument(None, help="Only this dataset."),
+    feature: str = typer.Argument(None, help="Only this feature set."),
+) -> None:
+    """Build the packed copies that make bulk loading fast (extraction does this when a feature completes)."""
+    from affectstore.store import StoreError
+    from affectstore.store.inspect import pack_store
+
+    try:
+        for ds, feat, name in pack_store(_open_store(store, "a"), dataset, feature):
+            typer.echo(f"{ds}/{feat}: {'packed as ' + name if name else 'nothing to pack'}")
+    except StoreError as exc:
+        raise _fail(exc) from None
+
+
+@store_app.command("rm")
+def store_rm_cmd(
+    store: str = STORE_ARG,
+    dataset: str = typer.Argument(..., help="Dataset name in the store."),
+    feature: str = typer.Argument(..., help="Feature-set name to delete."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete one feature set with all its videos (e.g. to re-extract it with a new config)."""
+    from affectstore.store import StoreError
+
+    handle = _open_store(store, "a")
+    try:
+        n = len(handle.completed(dataset, feature))
+        if not yes:
+            typer.confirm(f"Delete {dataset}/{feature} ({n} complete videos) from {store}?", abort=True)
+        handle.delete_feature(dataset, feature)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"deleted {dataset}/{feature} ({n} complete videos)")
+
+
 # --- affect data: dataset roots (issue 3) ---------------------------------------------
 data_app = typer.Typer(help="Inspect dataset roots: manifests, labels, problems.", no_args_is_help=True)
 app.add_typer(data_app, name="data")

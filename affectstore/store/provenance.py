@@ -63,3 +63,11 @@ def complete_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
         return json.loads(json.dumps(out))
     except TypeError as exc:
         raise ValueError(f"Feature provenance must be JSON-serialisable: {exc}") from exc
+
+
+def model_name(provenance: dict[str, Any]) -> str | None:
+    """The model id a feature set was made with, wherever its extractor recorded it."""
+    model = provenance.get("model")
+    if isinstance(model, dict):
+        return model.get("id")
+    return provenance.get("model_id") or model

@@ -52,7 +52,7 @@ from affectstore.store.errors import (
     unknown,
 )
 from affectstore.store.keys import decode_key, encode_id
-from affectstore.store.provenance import complete_provenance
+from affectstore.store.provenance import complete_provenance, model_name
 
 logger = logging.getLogger(__name__)
 
@@ -626,14 +626,40 @@ class FeatureStore:
         """Keys of every video group, complete or not (for verification)."""
         return sorted(self._list(f"{dataset}/{feature}/videos"))
 
-    def _node(self, path: str):
-        return self._root[path]
+    def marks(self, dataset: str, feature: str) -> dict[str, dict[str, Any]]:
+        """Completion marks by video key: id, config_hash, frames, time (one small read per video)."""
+        self._feature_group(dataset, feature)
+        out = {}
+        for key in self._done_keys(dataset, feature):
+            doc = self._get_json(f"{dataset}/{feature}/done/{key}/zarr.json")
+            if doc is not None:
+                out[key] = doc["attributes"]
+        return out
+
+    def video_group(self, dataset: str, feature: str, key: str) -> zarr.Group | None:
+        """The Zarr group of video `key` (complete or not), None when absent."""
+        try:
+            node = self._root[f"{dataset}/{feature}/videos/{key}"]
+        except KeyError:
+            return None
+        return node if isinstance(node, zarr.Group) else None
+
+    def packs(self, dataset: str, feature: str) -> dict[str, dict[str, Any]]:
+        """Packed copies by name with their attributes, and whether each matches the current complete set."""
+        done = _fingerprint(self._done_keys(dataset, feature))
+        out = {}
+        for name in self._list(f"{dataset}/{feature}/packed"):
+            doc = self._get_json(f"{dataset}/{feature}/packed/{name}/zarr.json") or {}
+            attrs = dict(doc.get("attributes", {}))
+            attrs["current"] = name.split("-")[0] == done and bool(attrs.get("complete"))
+            out[name] = attrs
+        return out
 
 
 def _mismatch_message(dataset: str, feature: str, existing: dict[str, Any], new_hash: str) -> str:
     return (
         f"Feature set {dataset}/{feature} holds arrays made with config hash {existing['config_hash']} "
-        f"(extractor {existing.get('extractor')}, model {existing.get('model_id')}); refusing to mix in arrays "
+        f"(extractor {existing.get('extractor')}, model {model_name(existing)}); refusing to mix in arrays "
         f"made with config hash {new_hash}. Write them under another feature name, or delete the old set "
         f"first with `affect store rm STORE {dataset} {feature}`."
     )
