@@ -236,14 +236,18 @@ class ExtractorConfig:
 
 
 def config_hash(extractor_name: str, extractor_version: str, config: ExtractorConfig) -> str:
-    """SHA-256 (hex) of the canonical JSON of extractor name, version and output-changing config fields.
+    """Hash of extractor name, version and output-changing config fields (the store's
+    :func:`affectstore.store.config_hash`: SHA-256 of canonical JSON, first 16 hex digits).
 
     Computable before any model is loaded, so a runner can decide what to skip cheaply.
     A local model folder is hashed as the path string; the weights' own SHA-256 is in the
     provenance.
     """
+    from affectstore.store.provenance import config_hash as store_config_hash
+
     payload = {"extractor": extractor_name, "version": extractor_version, "config": config.output_fields()}
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+    # canonical_json first: it rejects NaN and non-JSON values, which the store's hash would stringify.
+    return store_config_hash(json.loads(canonical_json(payload)))
 
 
 # --------------------------------------------------------------------------- provenance helpers
@@ -534,6 +538,118 @@ class AudioExtractor(Extractor):
     def is_long(self, n_samples: int) -> bool:
         """Whether a clip this long is processed in several windows (runner: prefer :meth:`stream`)."""
         return False
+
+    #: True when :meth:`open_stream` holds a bounded number of samples whatever the clip length.
+    bounded_stream: ClassVar[bool] = False
+
+    def open_stream(self, stats: WaveStats) -> AudioStream:
+        """Start feeding one clip of known length and statistics in consecutive blocks (see :class:`AudioStream`).
+
+        The default keeps every block and extracts at :meth:`AudioStream.close`, so its memory
+        grows with the clip; extractors with ``bounded_stream = True`` process windows as the
+        blocks arrive. ``stats`` must describe the whole clip (a first pass over it).
+        """
+        self._require_loaded()
+        if stats.n_samples < self.min_samples:
+            raise InputError(
+                f"Clip too short for {self.name}: {stats.n_samples} samples, need at least {self.min_samples}."
+            )
+        return BufferedStream(self, stats)
+
+
+@dataclass(frozen=True)
+class WaveStats:
+    """Length, mean and variance (population) of a whole clip, accumulated block by block in float64.
+
+    Blocks merge with Chan et al.'s pairwise update, so the result matches ``np.mean`` and
+    ``np.var`` of the concatenated clip to float64 rounding.
+    """
+
+    n_samples: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @property
+    def var(self) -> float:
+        return self.m2 / self.n_samples if self.n_samples else 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / SAMPLE_RATE
+
+    def add(self, block: np.ndarray) -> WaveStats:
+        """Statistics of the clip so far followed by ``block``."""
+        n_b = int(block.shape[0])
+        if n_b == 0:
+            return self
+        mean_b = float(np.mean(block, dtype=np.float64))
+        m2_b = float(np.sum(np.square(block.astype(np.float64) - mean_b)))
+        n = self.n_samples + n_b
+        delta = mean_b - self.mean
+        return WaveStats(n, self.mean + delta * n_b / n, self.m2 + m2_b + delta * delta * self.n_samples * n_b / n)
+
+    @staticmethod
+    def of(waveform: np.ndarray) -> WaveStats:
+        return WaveStats().add(waveform)
+
+
+class AudioStream(abc.ABC):
+    """One clip fed to an extractor in consecutive blocks: :meth:`push` each block in order, then :meth:`close`.
+
+    Each call returns the outputs completed so far (output name -> :class:`Features`, rows in
+    time order, possibly none); per-video outputs come from :meth:`close`. Joining everything
+    returned equals ``extractor.extract(whole clip)`` to float tolerance.
+    """
+
+    def __init__(self, extractor: AudioExtractor, stats: WaveStats) -> None:
+        self.extractor = extractor
+        self.stats = stats
+        self.received = 0
+
+    def _accept(self, block: Any) -> np.ndarray:
+        array = np.asarray(block)
+        if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
+            raise InputError(f"Stream blocks must be 1-D float arrays, got shape {array.shape} and dtype {array.dtype}.")
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"Waveform holds {int(np.sum(~np.isfinite(array)))} NaN or infinite samples.")
+        self.received += array.shape[0]
+        if self.received > self.stats.n_samples:
+            raise InputError(
+                f"Stream got more samples ({self.received}) than the clip's stated length ({self.stats.n_samples})."
+            )
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def _check_complete(self) -> None:
+        if self.received != self.stats.n_samples:
+            raise InputError(
+                f"Stream closed after {self.received} samples; the clip's stated length is {self.stats.n_samples}."
+            )
+
+    @abc.abstractmethod
+    def push(self, block: np.ndarray) -> dict[str, Features]:
+        """Feed the next block of samples; returns the outputs it completed."""
+
+    @abc.abstractmethod
+    def close(self) -> dict[str, Features]:
+        """End of the clip: the remaining frame outputs and the per-video outputs."""
+
+
+class BufferedStream(AudioStream):
+    """Keeps every block and extracts the whole clip at close (memory grows with the clip)."""
+
+    def __init__(self, extractor: AudioExtractor, stats: WaveStats) -> None:
+        super().__init__(extractor, stats)
+        self._blocks: list[np.ndarray] = []
+
+    def push(self, block: np.ndarray) -> dict[str, Features]:
+        self._blocks.append(self._accept(block))
+        return {}
+
+    def close(self) -> dict[str, Features]:
+        self._check_complete()
+        waveform = np.concatenate(self._blocks) if len(self._blocks) != 1 else self._blocks[0]
+        self._blocks = []
+        return self.extractor.extract(waveform)
 
 
 # --------------------------------------------------------------------------- registry

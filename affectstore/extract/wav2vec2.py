@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+import math
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +32,11 @@ import numpy as np
 from affectstore.extract.base import (
     SAMPLE_RATE,
     AudioExtractor,
+    AudioStream,
     ExtractorConfig,
     Features,
     FrameGeometry,
+    InputError,
     ModelLoadError,
     OutputSpec,
     Segment,
@@ -42,6 +46,7 @@ from affectstore.extract.base import (
     register,
     require,
     weights_sha256,
+    WaveStats,
 )
 
 logger = logging.getLogger(__name__)
@@ -486,6 +491,80 @@ class SpeechEncoderExtractor(AudioExtractor):
                 if segment.last:
                     chunk.update(self._finish(len(array), n_frames, sums))
                 yield chunk
+
+    bounded_stream = True
+
+    def open_stream(self, stats: WaveStats) -> AudioStream:
+        """Feed a clip block by block: windows run as soon as their samples have arrived, so at most
+        ``batch_size`` windows (plus one block) of samples are held, whatever the clip length.
+        ``stats`` (length, mean, variance of the whole clip) give the same normalisation as
+        :meth:`extract` on the whole array."""
+        self._require_loaded()
+        if stats.n_samples < self.min_samples:
+            raise InputError(
+                f"Clip too short for {self.name}: {stats.n_samples} samples ({stats.seconds:.3f} s), "
+                f"need at least {self.min_samples} ({self.min_samples / self.sample_rate:.3f} s at {self.sample_rate} Hz)."
+            )
+        return _SpeechStream(self, stats)
+
+
+class _SpeechStream(AudioStream):
+    """Windowed streaming for speech encoders (see :meth:`SpeechEncoderExtractor.open_stream`)."""
+
+    def __init__(self, extractor: SpeechEncoderExtractor, stats: WaveStats) -> None:
+        super().__init__(extractor, stats)
+        ex = extractor
+        self._geometry = ex._geometry
+        self._scale = (stats.mean, math.sqrt(stats.var + 1e-7)) if ex._normalize else None
+        self._todo: deque[Segment] = deque(
+            plan_segments(0, stats.n_samples, ex._geometry, ex._window_frames, ex._context_frames)
+        )
+        self._ready: list[Segment] = []
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # clip sample index of self._buffer[0]; always a frame boundary
+        self._sums: list[Any] = []
+
+    def push(self, block: np.ndarray) -> dict[str, Features]:
+        array = self._accept(block)
+        if self._scale is not None:
+            array = ((array - self._scale[0]) / self._scale[1]).astype(np.float32)
+        self._buffer = np.concatenate([self._buffer, array]) if self._buffer.size else array
+        return self._drain(final=False)
+
+    def close(self) -> dict[str, Features]:
+        self._check_complete()
+        outputs = self._drain(final=True)
+        ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
+        outputs.update(ex._finish(self.stats.n_samples, self._geometry.n_frames(self.stats.n_samples), self._sums))
+        self._buffer = np.zeros(0, dtype=np.float32)
+        return outputs
+
+    def _drain(self, final: bool) -> dict[str, Features]:
+        ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
+        while self._todo and self._todo[0].sample_range(self._geometry)[1] <= self.received:
+            self._ready.append(self._todo.popleft())
+        parts: dict[str, list[Features]] = {}
+        size = ex.config.batch_size
+        while self._ready and (final or len(self._ready) >= size):
+            group, self._ready = self._ready[:size], self._ready[size:]
+            offset = self._buffer_start // self._geometry.stride
+            relative = [
+                Segment(0, s.start - offset, s.stop - offset, s.keep_start - offset, s.keep_stop - offset, s.last)
+                for s in group
+            ]
+            for segment, outputs, total in ex._run(relative, [self._buffer]):
+                start, stop = segment.keep_start + offset, segment.keep_stop + offset
+                times = self._geometry.times(start, stop)
+                for suffix, values in outputs.items():
+                    parts.setdefault(ex.prefix + suffix, []).append(Features(values, times))
+                if total is not None:
+                    self._sums.append(total)
+            # Drop the samples no later window needs (windows start on frame boundaries).
+            upcoming = self._ready[0] if self._ready else self._todo[0] if self._todo else None
+            keep_from = upcoming.start * self._geometry.stride if upcoming is not None else self.received
+            self._buffer = self._buffer[keep_from - self._buffer_start :].copy()
+            self._buffer_start = keep_from
+        return {name: Features.concatenate(chunks) for name, chunks in parts.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
