@@ -131,3 +131,42 @@ def data_check(
         raise typer.Exit(2) from None
     typer.echo(report.text())
     raise typer.Exit(0 if report.ok else 1)
+
+
+# --- affect extract: dataset -> feature sets in a store (issue 4) ---------------------
+@app.command("extract")
+def extract(
+    dataset: str = typer.Argument(..., help="Dataset adapter: emi, bah, affwild2 or clips."),
+    root: str | None = typer.Argument(None, help="Dataset root folder (default: DATA_ROOT, then the recipe's root)."),
+    features: str | None = typer.Option(None, "--features", "-f", help="Comma list of extractors or recipe features (default: the recipe's)."),
+    store: str | None = typer.Option(None, "--store", help="Store path or URL (default: the recipe's)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML, e.g. extract/bah.toml."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Dataset adapter option key=value, repeatable."),
+    setting: list[str] = typer.Option([], "--set", "-s", help="Extractor setting FEATURE.KEY=VALUE, repeatable (e.g. wav2vec2.layer=6)."),
+    split: str | None = typer.Option(None, "--split", help="Only this split."),
+    videos: list[str] = typer.Option([], "--videos", help="Only this video id, repeatable."),
+    limit: int | None = typer.Option(None, "--limit", help="At most N videos that are not done yet."),
+    shard: str | None = typer.Option(None, "--shard", help="I/N: every N-th video from the I-th (default: SLURM_ARRAY_TASK_ID/COUNT)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:K."),
+    dtype: str | None = typer.Option(None, "--dtype", help="float32, float16 or bfloat16 (changes the config hash)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Clips or windows per forward pass."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    pack: bool | None = typer.Option(None, "--pack/--no-pack", help="Pack complete feature sets for fast reading (default on)."),
+) -> None:
+    """Extract features for every video of a dataset into a store; skips what is done, records failures. Exit 1 if any video failed."""
+    from affectstore.datasets.base import DatasetError
+    from affectstore.extract.base import ExtractorError
+    from affectstore.extract.runner import extract_command
+    from affectstore.store import StoreError
+
+    try:
+        summary = extract_command(
+            dataset, root, features=features, store=store, recipe=recipe, dataset_options=option, settings=setting,
+            split=split, videos=videos or None, limit=limit, shard=shard, device=device, dtype=dtype,
+            batch_size=batch_size, progress=progress, pack=pack,
+        )
+    except (ExtractorError, DatasetError, StoreError, ValueError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(summary.text())
+    raise typer.Exit(1 if summary.failed else 0)

@@ -796,7 +796,7 @@ def run_extraction(
     split: str | None = None,
     videos: Sequence[str] | None = None,
     limit: int | None = None,
-    shard: str | tuple[int, int] | None = None,
+    shard: str | tuple[int, int] | bool | None = None,
     device: str | None = None,
     dtype: str | None = None,
     batch_size: int | None = None,
@@ -806,7 +806,8 @@ def run_extraction(
 
     ``features``: extractor names, recipe prefixes (defined in ``settings``) or extractor
     instances; ``settings``: per-feature config tables. ``store_dataset``: the dataset's
-    group in the store (default: ``dataset``). ``shard`` None reads SLURM array variables.
+    group in the store (default: ``dataset``). ``shard``: ``"I/N"``, ``(I, N)``, False for
+    none, or None to read the SLURM array variables.
     """
     from affectstore.datasets import get_adapter
     from affectstore.store import FeatureStore
@@ -824,6 +825,119 @@ def run_extraction(
                 raise ExtractionError(f"video(s) {', '.join(map(repr, outside))} are not in split {split!r}.")
     the_store = store if hasattr(store, "write_video") else FeatureStore.open(store, mode="a")
     runner = Runner(
-        the_store, store_dataset or dataset, entries, extractors, options, limit=limit, shard=parse_shard(shard)
+        the_store,
+        store_dataset or dataset,
+        entries,
+        extractors,
+        options,
+        limit=limit,
+        shard=None if shard is False else parse_shard(shard),  # type: ignore[arg-type]
     )
     return runner.run()
+
+
+def _parse_value(text: str) -> Any:
+    """A command-line setting value: a TOML value (6, 2.5, true, "x", [1, 2]) or else the plain text."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_settings(pairs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``["wav2vec2.layer=6", "vad.model=/models/vad"]`` -> ``{"wav2vec2": {"layer": 6}, "vad": {...}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        feature, dot, setting = key.strip().partition(".")
+        if not sep or not dot or not feature or not setting:
+            raise ExtractionError(f"--set must look like FEATURE.SETTING=VALUE (e.g. wav2vec2.layer=6). Got {pair!r} instead.")
+        out.setdefault(feature, {})[setting] = _parse_value(value.strip())
+    return out
+
+
+def extract_command(
+    dataset: str,
+    root: str | None = None,
+    *,
+    features: str | Sequence[str] | None = None,
+    store: str | None = None,
+    recipe: str | Path | None = None,
+    dataset_options: Iterable[str] = (),
+    settings: Iterable[str] = (),
+    split: str | None = None,
+    videos: Sequence[str] | None = None,
+    limit: int | None = None,
+    shard: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+    pack: bool | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> RunSummary:
+    """What ``affect extract`` does: merge recipe, environment and command line, then :func:`run_extraction`.
+
+    Precedence: command line > DATA_ROOT (root only) > recipe. ``features`` is a comma list;
+    default: every extractor of the recipe. ``settings``: ``FEATURE.SETTING=VALUE`` pairs;
+    ``dataset_options``: adapter ``key=value`` pairs.
+    """
+    from affectstore.datasets.check import parse_options
+    from affectstore.extract.recipe import dataset_root, load_recipe
+
+    plan = load_recipe(recipe) if recipe is not None else None
+    if plan is not None and plan.dataset and plan.dataset != dataset:
+        raise ExtractionError(f"Recipe {plan.path} is for dataset {plan.dataset!r}, not {dataset!r}. Pass DATASET {plan.dataset}.")
+    root = dataset_root(root, plan, environ)
+    store = store or (plan.store if plan else None)
+    if not store:
+        raise ExtractionError("No store given: pass --store PATH (or set `store = ...` in the recipe).")
+    if isinstance(features, str):
+        names = [f.strip() for f in features.split(",") if f.strip()]
+    else:
+        names = list(features or [])
+    if not names:
+        names = plan.features if plan else []
+    if not names:
+        raise ExtractionError(
+            f"No features given: pass --features a,b,c. Known extractors: {', '.join(available_extractors())}."
+        )
+    tables: dict[str, dict[str, Any]] = {}
+    if plan is not None:
+        for spec in plan.extractors:
+            tables[spec.feature] = {"extractor": spec.extractor, **spec.settings}
+    for feature, table in parse_settings(settings).items():
+        if feature not in names:
+            raise ExtractionError(f"--set names feature {feature!r}, which is not requested. Requested: {', '.join(names)}.")
+        tables.setdefault(feature, {}).update(table)
+    run = dict(plan.run) if plan else {}
+    options = RunOptions(
+        pool_size=run.get("pool_size"),
+        stream_above_s=run.get("stream_above_s", RunOptions.stream_above_s),
+        block_s=run.get("block_s", RunOptions.block_s),
+        prefetch=run.get("prefetch", RunOptions.prefetch),
+        writer_thread=run.get("writer_thread", RunOptions.writer_thread),
+        pack=run.get("pack", True) if pack is None else pack,
+        progress=progress,
+    )
+    opts = dict(plan.dataset_options) if plan else {}
+    opts.update(parse_options(dataset_options))
+    return run_extraction(
+        dataset,
+        root,
+        names,
+        store,
+        settings=tables,
+        dataset_options=opts,
+        store_dataset=plan.name if plan else None,
+        split=split or (plan.split if plan else None),
+        videos=videos,
+        limit=limit if limit is not None else run.get("limit"),
+        shard=parse_shard(shard, environ) or False,
+        device=device or run.get("device"),
+        dtype=dtype or run.get("dtype"),
+        batch_size=batch_size or run.get("batch_size"),
+        options=options,
+    )
