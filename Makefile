@@ -21,3 +21,10 @@ test: $(BIN)/affect  ## run the test suite
 
 bench: $(BIN)/affect  ## run the benchmarks (figures go to benchmarks/BENCHMARKS.md by hand)
 	$(BIN)/python benchmarks/store_read.py
+
+# make extract DATA=bah [DATA_ROOT=/data/ABAW-8th-BAH-train-data] [ARGS="--device cpu --limit 10"]
+# runs `affect extract` from extract/$(DATA).toml (emi, bah, affwild2, clips); DATA_ROOT wins over the recipe's root.
+.PHONY: extract
+extract: $(BIN)/affect  ## extract features of DATA (emi, bah, affwild2, clips) from its recipe into its store
+	@test -n "$(DATA)" -a -f "extract/$(DATA).toml" || { echo "DATA must name a recipe in extract/: $$(ls extract | sed -n 's/\.toml$$//p' | tr '\n' ' ')(got '$(DATA)')"; exit 2; }
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/affect extract $(DATA) $(DATA_ROOT) --recipe extract/$(DATA).toml $(ARGS)

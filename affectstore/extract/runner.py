@@ -352,7 +352,7 @@ class RunSummary:
         shard = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
         lines = [
             f"{self.dataset} -> {self.store}{shard}: features {', '.join(self.features)}",
-            f"done {self.done}, skipped {self.skipped}, failed {self.failed} of {self.selected} videos"
+            f"done {self.done}, skipped {self.skipped}, failed {self.failed} of {self.selected} selected videos"
             + (f" ({self.left_by_limit} left by --limit)" if self.left_by_limit else ""),
             f"{self.wall_seconds:.1f} s ({self.load_seconds:.1f} s planning and loading): {self.videos_per_second:.2f} videos/s, "
             f"{self.audio_seconds:.1f} s of audio = {self.audio_per_second:.1f} audio s/s",
@@ -549,7 +549,10 @@ class Runner:
         if self.options.pack and summary.left_by_limit == 0:
             self._pack(summary)
         summary.wall_seconds = time.perf_counter() - started
-        logger.info("%s", summary.text())
+        logger.info(
+            "%s: done %d, skipped %d, failed %d in %.1f s (%.1f audio s/s)",
+            self.dataset, summary.done, summary.skipped, summary.failed, summary.wall_seconds, summary.audio_per_second,
+        )
         return summary
 
     def _run_entries(self, todo: list[Any]) -> None:
