@@ -8,6 +8,9 @@ Layout (paths relative to the root; train root ``ABAW-8th-BAH-train-data/``, tes
     default-split/train.txt, val.txt               video_path,label,transcript (no header)
     annotation.yml                                 video path -> {frame_annotation: [[<video path>/frame-N.jpg, 0|1], ...], ...}
 Video paths may contain spaces. The video id is the video path as the split file writes it.
+Later releases of BAH use ``Videos/`` and ``split/`` instead and write split-file paths with the
+``Videos/`` prefix (``Videos/82711/Visite_1/..._Video.mp4``), faces and transcripts then lying
+under ``cropped-aligned-faces/Videos/...`` and ``transcription/Videos/...``: both layouts are read.
 """
 
 from __future__ import annotations
@@ -43,15 +46,29 @@ from affectstore.datasets.base import (
 logger = logging.getLogger(__name__)
 
 FPS = 24.0
+SPLIT_DIRS = ("default-split", "split")  # the ABAW-8th layout, then the later releases'
+VIDEO_DIRS = ("videos", "Videos")
 RESET_TOLERANCE = 0.25  # seconds of overlap between chunks tolerated before calling it a reset
 _FRAME_RE = re.compile(r"frame-(\d+)\.jpg", re.IGNORECASE)
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: annotation.yml holds ~10^5 frames
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: annotation.yml holds ~10^5 frames
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """Safe YAML loading that also reads ``!!python/tuple`` (as a list).
+
+    Transcripts made with the Hugging Face whisper pipeline hold ``timestamp`` tuples; dumped
+    with ``yaml.dump`` they are tagged ``!!python/tuple``, which safe loaders reject. Only
+    this one tag is added: a plain sequence, no Python object is ever constructed.
+    """
+
+
+_Loader.add_constructor("tag:yaml.org,2002:python/tuple", lambda loader, node: loader.construct_sequence(node, deep=True))
 
 
 @register_adapter("bah")
 class BahAdapter(DatasetAdapter):
-    """BAH. Splits from ``default-split/*.txt`` (file stem = split name); a root without
-    split files (the test data) lists every video under ``videos/`` as split "test".
+    """BAH. Splits from ``default-split/*.txt`` or ``split/*.txt`` (file stem = split name); a
+    root without split files (the test data) lists every video under ``videos/`` as split "test".
 
     Options: ``fps`` (24) times frames as ``N / fps``; ``reset_period`` (seconds, default
     None) changes how transcript timestamp resets are undone (see `transcript`).
@@ -66,7 +83,7 @@ class BahAdapter(DatasetAdapter):
         self._video_label: dict[str, int] = {}
         self._split_text: dict[str, str] = {}
         self._annotation: dict[str, Any] | None = None
-        if not any((self.root / d).exists() for d in ("default-split", "annotation.yml", "videos")):
+        if not any((self.root / d).exists() for d in (*SPLIT_DIRS, "annotation.yml", *VIDEO_DIRS)):
             raise MissingFileError(
                 "not a BAH root: found none of default-split/, annotation.yml, videos/; "
                 "pass the folder that holds them (e.g. ABAW-8th-BAH-train-data)"
@@ -78,7 +95,7 @@ class BahAdapter(DatasetAdapter):
 
     # -- manifest
     def _build_manifest(self) -> list[VideoEntry]:
-        split_dir = self.root / "default-split"
+        split_dir = next((self.root / d for d in SPLIT_DIRS if any((self.root / d).glob("*.txt"))), self.root / SPLIT_DIRS[0])
         split_files = sorted(split_dir.glob("*.txt")) if split_dir.is_dir() else []
         listed: list[tuple[str, str]] = []
         if split_files:
@@ -86,15 +103,17 @@ class BahAdapter(DatasetAdapter):
                 for vid in self._read_split(split_dir / f"{split}.txt"):
                     listed.append((vid, split))
         else:
-            videos = self.root / "videos"
-            if not videos.is_dir():
-                raise MissingFileError("no default-split/*.txt and no videos/ folder: nothing to list", self.root)
-            listed = [(p.relative_to(videos).as_posix(), "test") for p in sorted(videos.rglob("*.mp4"))]
+            videos = next((self.root / d for d in VIDEO_DIRS if (self.root / d).is_dir()), None)
+            if videos is None:
+                raise MissingFileError("no default-split/*.txt (or split/*.txt) and no videos/ folder: nothing to list", self.root)
+            # ids as a split file would write them: relative to videos/, or with the Videos/ prefix.
+            base = self.root / "videos" if videos.name == "videos" else self.root
+            listed = [(p.relative_to(base).as_posix(), "test") for p in sorted(videos.rglob("*.mp4"))]
             logger.info("%s: no split files, listing %d videos under videos/ as split 'test'", self.root, len(listed))
         annotation = self._annotations() if (self.root / "annotation.yml").is_file() else {}
         entries = []
         for vid, split in listed:
-            video = self.root / "videos" / vid
+            video = self._video_path(vid)
             faces = self.root / "cropped-aligned-faces" / vid
             if not video.is_file():
                 self._missing(video, f"missing video for {split} id {vid}", vid)
@@ -143,9 +162,16 @@ class BahAdapter(DatasetAdapter):
     def _normalise_id(self, vid: str) -> str:
         vid = vid.replace("\\", "/").lstrip("./")
         vid = vid.removeprefix("videos/")
-        if not vid.lower().endswith(".mp4") and (self.root / "videos" / f"{vid}.mp4").is_file():
+        if not vid.lower().endswith(".mp4") and self._video_path(f"{vid}.mp4").is_file():
             vid += ".mp4"
         return vid
+
+    def _video_path(self, vid: str) -> Path:
+        """``videos/<vid>``, or ``<root>/<vid>`` where the id carries its folder (``Videos/...``)."""
+        for candidate in (self.root / "videos" / vid, self.root / vid):
+            if candidate.is_file():
+                return candidate
+        return self.root / "videos" / vid
 
     def _annotations(self) -> dict[str, Any]:
         if self._annotation is None:
@@ -236,7 +262,9 @@ class BahAdapter(DatasetAdapter):
         Chunk timestamps restart at 0 about every 30 s. A chunk that starts before the
         previous chunk's start (or more than 0.25 s before its end) begins a new window; its offset is the previous
         chunk's absolute end (or, with ``reset_period`` set, one more period). A missing
-        end takes the next chunk's start (or its own start for the last chunk).
+        end (whisper pipelines write ``[start, None]`` for a last chunk that runs to the end of
+        the audio) takes the next chunk's start; for the last chunk, the video's duration
+        from its header (its own start where the video is missing or unreadable).
         """
         path = self.transcript_path(video_id)
         with path.open("rb") as f:
@@ -281,8 +309,25 @@ class BahAdapter(DatasetAdapter):
             if end is None:
                 nxt = raw[k + 1][0] if k + 1 < len(raw) and raw[k + 1][0] >= start else None
                 end = nxt if nxt is not None else start
+                if k == len(raw) - 1:
+                    end = max(end, self._media_duration(video_id) - offset)
             segments.append(Segment(start + offset, max(end, start) + offset, text))
         return segments
+
+    def _media_duration(self, video_id: str) -> float:
+        """The video's duration from its header; 0.0 where it is missing or unreadable."""
+        from affectstore.media.errors import MediaError
+        from affectstore.media.probe import probe
+
+        video = self.entry(video_id).video
+        if video is None:
+            return 0.0
+        try:
+            duration = probe(video).duration
+        except MediaError as exc:
+            logger.warning("%s: cannot read the duration of %s (%s); the last transcript chunk ends at its start", video_id, video, exc.cause)
+            return 0.0
+        return float(duration or 0.0)
 
     def face_crops(self, video_id: str) -> FaceCrops:
         """``frame-N.jpg`` files sorted by N; times ``N / fps``."""

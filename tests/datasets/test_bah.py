@@ -8,6 +8,7 @@ import yaml
 
 from affectstore.datasets import (
     AnnotationError,
+    DatasetError,
     MissingFileError,
     NotProvidedError,
     get_adapter,
@@ -135,3 +136,72 @@ def test_missing_transcript_and_not_a_root(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MissingFileError, match="not a BAH root"):
         get_adapter("bah", tmp_path / "empty")
+
+
+def test_transcript_with_python_tuple_timestamps(tmp_path):
+    # The Hugging Face whisper pipeline returns timestamp tuples; yaml.dump tags them
+    # !!python/tuple, which a plain safe loader rejects.
+    built = make_bah_dataset(tmp_path, n_train=1, n_val=0, duration=1.0)
+    vid = built.ids[0]
+    path = next((built.root / "transcription" / vid).glob("*.yml"))
+    path.write_text(yaml.dump({"text": "a b", "chunks": [
+        {"language": "english", "text": "a", "timestamp": (0.0, 0.4)},
+        {"language": "english", "text": "b", "timestamp": (0.4, 0.9)},
+    ]}))
+    assert "!!python/tuple" in path.read_text()
+    segments = get_adapter("bah", built.root).transcript(vid)
+    assert [(s.start, s.end, s.text) for s in segments] == [(0.0, 0.4, "a"), (0.4, 0.9, "b")]
+    # Only that tag is accepted: other Python tags still fail, as not valid YAML.
+    path.write_text("text: x\nchunks: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(DatasetError, match="not valid YAML"):
+        get_adapter("bah", built.root).transcript(vid)
+
+
+def test_last_chunk_without_end_runs_to_the_end_of_the_video(tmp_path):
+    built = make_bah_dataset(tmp_path, n_train=1, n_val=0, duration=2.0)
+    vid = built.ids[0]
+    path = next((built.root / "transcription" / vid).glob("*.yml"))
+    path.write_text(yaml.safe_dump({"text": "a b c", "chunks": [
+        {"text": "a", "timestamp": [0.0, 0.8]},
+        {"text": "b", "timestamp": [0.0, 0.5]},  # a reset: starts at 0.8
+        {"text": "c", "timestamp": [0.5, None]},  # the last chunk, to the end of the audio
+    ]}))
+    segments = get_adapter("bah", built.root).transcript(vid)
+    assert [(s.start, s.end) for s in segments[:2]] == [(0.0, 0.8), (0.8, 1.3)]
+    assert segments[2].start == pytest.approx(1.3)
+    assert segments[2].end == pytest.approx(2.0, abs=0.05)
+
+
+def _to_videos_prefixed_layout(root):
+    """Rewrite a generated root into the later BAH layout: Videos/, split/, "Videos/" paths."""
+    (root / "videos").rename(root / "Videos")
+    for folder in ("cropped-aligned-faces", "transcription"):
+        inner = root / folder
+        moved = root / f"{folder}.tmp"
+        inner.rename(moved)
+        inner.mkdir()
+        moved.rename(inner / "Videos")
+    (root / "default-split").rename(root / "split")
+    for txt in (root / "split").glob("*.txt"):
+        txt.write_text("".join(f"Videos/{line}\n" for line in txt.read_text().splitlines() if line))
+    data = yaml.safe_load((root / "annotation.yml").read_text())
+    (root / "annotation.yml").write_text(yaml.safe_dump({f"Videos/{k}": v for k, v in data.items()}, sort_keys=False))
+
+
+def test_videos_prefixed_layout(tmp_path):
+    built = make_bah_dataset(tmp_path, n_train=2, n_val=1, duration=0.5)
+    _to_videos_prefixed_layout(built.root)
+    ds = get_adapter("bah", built.root)
+    assert ds.splits == ("train", "val")
+    for vid in built.ids:
+        entry = ds.entry(f"Videos/{vid}")
+        assert entry.video == built.root / "Videos" / vid and entry.video.is_file()
+        assert entry.faces == built.root / "cropped-aligned-faces" / "Videos" / vid and entry.n_label_frames == 12
+        np.testing.assert_array_equal(ds.frame_labels(entry.id).values, built.frame_labels["bah"][vid])
+        assert [s.text for s in ds.transcript(entry.id)] == [t[2] for t in built.transcripts[vid]]
+    assert ds.problems == []
+    # A test root: no split files, every video under Videos/ listed with that prefix.
+    shutil.rmtree(built.root / "split")
+    test = get_adapter("bah", built.root)
+    assert sorted(e.id for e in test.manifest("test")) == sorted(f"Videos/{v}" for v in built.ids)
+    assert all(e.video is not None and e.faces is not None for e in test.manifest())
