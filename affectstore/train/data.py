@@ -1,0 +1,260 @@
+"""Loading a task's features from the store and its labels from the dataset adapter.
+
+Two shapes of data:
+
+- video level (`load_video_features`): one row per video. Frame features are pooled
+  over time (``mean`` or ``stat`` = concat(mean, std, min, max)); per-video vectors
+  (provenance kind ``"video"``) are used as they are.
+- frame level (`load_frame_data`): one row per labelled frame. Every feature sequence
+  is put onto the label frames' times (``interp1d`` over the stored timestamps by
+  default, or ``position``, see `affectstore.train.align`). A label frame is
+  *covered* by a feature when a stored sample lies within half a sample period
+  (``0.5 / rate``) of it; frames without a face crop are therefore not covered by a
+  face feature. Models train on covered frames only, and predictions for uncovered
+  frames are interpolated from their neighbours (tail padded) by the caller.
+
+Dims, rates and kinds always come from the store's provenance (`FeatureInfo`), never
+from a recipe. Feature names are checked against the store first; an unknown name
+raises `TrainError` listing the available ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from affectstore.store import FeatureStore, UnknownDatasetError
+from affectstore.train.align import align_to_frames
+from affectstore.train.errors import TrainError
+from affectstore.train.pooling import POOLING_METHODS, pool_sequences
+
+logger = logging.getLogger(__name__)
+
+CHUNK_VIDEOS = 2000  # videos per read when pooling: bounds memory on EMI-scale 1024-d frame features
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """What the store says about one feature set."""
+
+    name: str
+    config_hash: str
+    dim: int
+    rate: float | None
+    kind: str
+    dtype: str
+    extractor: str | None = None
+    input: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "config_hash": self.config_hash, "dim": self.dim, "rate": self.rate,
+            "kind": self.kind, "dtype": self.dtype, "extractor": self.extractor, "input": self.input,
+        }
+
+
+def open_store(path) -> FeatureStore:
+    """Open a store read-only (training never writes to it)."""
+    return FeatureStore.open(path, mode="r")
+
+
+def feature_infos(store: FeatureStore, dataset: str, names: Sequence[str]) -> dict[str, FeatureInfo]:
+    """Provenance facts of each named feature set; unknown names list the available ones."""
+    try:
+        available = store.features(dataset)
+    except UnknownDatasetError:
+        raise TrainError(
+            f"Dataset {dataset!r} is not in store {store.location}. Datasets there: "
+            f"{', '.join(store.datasets()) or 'none'}. Pass --store-dataset NAME (or store_dataset in the "
+            "recipe), or extract features first with `affect extract`."
+        ) from None
+    if not names:
+        raise TrainError(f"No features named. Pass --features with some of: {', '.join(available) or 'none'}.")
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise TrainError(
+            f"Unknown feature(s) {', '.join(map(repr, unknown))} in dataset {dataset!r} of store {store.location}. "
+            f"Available features: {', '.join(available) or 'none'}. Fix --features (or the recipe's features), "
+            "or extract the missing ones with `affect extract`."
+        )
+    if len(set(names)) != len(names):
+        raise TrainError(f"Features must be named once each. Got {list(names)}.")
+    out = {}
+    for n in names:
+        p = store.provenance(dataset, n)
+        out[n] = FeatureInfo(
+            name=n, config_hash=str(p["config_hash"]), dim=int(p["dim"]), rate=p.get("rate"),
+            kind=str(p["kind"]), dtype=str(p.get("dtype")), extractor=p.get("extractor"), input=p.get("input"),
+        )
+        if out[n].kind == "text":
+            raise TrainError(
+                f"Feature {n!r} holds transcript segments (kind 'text'), which a model cannot take as numbers. "
+                "Train on an embedding of the transcripts instead (e.g. minilm, gte or gigachat features)."
+            )
+    return out
+
+
+def _load_chunks(store: FeatureStore, dataset: str, feature: str, ids: list[str], chunk: int):
+    """Yield (ids, FeatureTable) for consecutive chunks of ``ids`` (one read when small)."""
+    if len(ids) <= chunk:
+        yield ids, store.load_feature(dataset, feature, ids=ids)
+        return
+    # Per-video reads: a packed copy would be read whole for every chunk.
+    for a in range(0, len(ids), chunk):
+        part = ids[a:a + chunk]
+        yield part, store.load_feature(dataset, feature, ids=part, pack=False)
+
+
+def load_video_features(
+    store: FeatureStore,
+    dataset: str,
+    info: FeatureInfo,
+    ids: Sequence[str],
+    pooling: str = "mean",
+    chunk_videos: int = CHUNK_VIDEOS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One row per video: ``(X (N, D'), present (N,) bool)``.
+
+    Videos that are not complete in the store (failed, not yet extracted) or have no
+    frames get a row of NaN and ``present`` False; the caller decides to drop or fill them.
+    """
+    if pooling not in POOLING_METHODS:
+        raise TrainError(f"pooling of feature {info.name!r} must be one of {POOLING_METHODS}. Got {pooling!r} instead.")
+    method = "mean" if info.kind == "video" else pooling
+    n_out = info.dim if method == "mean" else 4 * info.dim
+    X = np.full((len(ids), n_out), np.nan, dtype=np.float32)
+    present = np.zeros(len(ids), dtype=bool)
+    done = set(store.completed(dataset, info.name))
+    pos = {vid: i for i, vid in enumerate(ids)}
+    wanted = [v for v in ids if v in done]
+    for part, table in _load_chunks(store, dataset, info.name, wanted, chunk_videos):
+        lengths = table.lengths
+        keep = [v for v, n in zip(table.ids, lengths) if n > 0]
+        if not keep:
+            continue
+        seqs = [table[v].values for v in keep]
+        pooled = pool_sequences(seqs, method=method, ids=keep)
+        rows = np.array([pos[v] for v in keep])
+        X[rows] = pooled
+        present[rows] = True
+    n_missing = int((~present).sum())
+    if n_missing:
+        logger.warning(
+            "%s/%s: %d of %d videos have no features (not extracted, failed or empty).",
+            dataset, info.name, n_missing, len(ids),
+        )
+    return X, present
+
+
+@dataclass
+class FrameData:
+    """Rows are labelled frames of several videos, video by video in time order.
+
+    ``offsets[i]:offsets[i+1]`` are the rows of ``video_ids[i]``; ``y`` is (R, K) float
+    (None for unlabelled splits); ``valid`` marks rows with a usable label;
+    ``X[name]`` (R, D) the aligned feature and ``covered[name]`` (R,) where it has data.
+    """
+
+    video_ids: list[str]
+    offsets: np.ndarray
+    frames: np.ndarray
+    times: np.ndarray
+    y: np.ndarray | None
+    valid: np.ndarray
+    X: dict[str, np.ndarray] = field(default_factory=dict)
+    covered: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Video id of each row."""
+        return np.repeat(np.asarray(self.video_ids, dtype=object), np.diff(self.offsets))
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+
+def label_frames(adapter, video_id: str, labelled: bool):
+    """(frames, times, values (F, K) or None, valid) of one video.
+
+    Labelled splits use the adapter's frame labels; unlabelled ones (test) list the
+    frames that have a face crop, which is what the challenges ask predictions for.
+    """
+    if labelled:
+        fl = adapter.frame_labels(video_id)
+        return fl.frames, fl.times, np.asarray(fl.values, dtype=np.float64), np.asarray(fl.valid, dtype=bool)
+    crops = adapter.face_crops(video_id)
+    if len(crops) == 0:
+        raise TrainError(
+            f"Video {video_id!r} has neither frame labels nor face crops, so there are no frames to predict. "
+            "Check its face-crop folder in the dataset root."
+        )
+    return crops.frames, crops.times, None, np.ones(len(crops.frames), dtype=bool)
+
+
+def _dedupe(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop samples with a repeated timestamp (the store allows non-decreasing times)."""
+    if times.size > 1 and not np.all(np.diff(times) > 0):
+        _, first = np.unique(times, return_index=True)
+        return values[first], times[first]
+    return values, times
+
+
+def coverage(sample_times: np.ndarray, frame_times: np.ndarray, rate: float | None) -> np.ndarray:
+    """Which frames have a stored sample within half a sample period (inside the span when rate is None)."""
+    if sample_times.size == 0:
+        return np.zeros(len(frame_times), dtype=bool)
+    if rate is None:
+        return (frame_times >= sample_times[0] - 1e-6) & (frame_times <= sample_times[-1] + 1e-6)
+    idx = np.clip(np.searchsorted(sample_times, frame_times), 1, max(len(sample_times) - 1, 1))
+    left = sample_times[np.maximum(idx - 1, 0)]
+    right = sample_times[np.minimum(idx, len(sample_times) - 1)]
+    dist = np.minimum(np.abs(frame_times - left), np.abs(frame_times - right))
+    return dist <= 0.5 / float(rate) + 1e-6
+
+
+def load_frame_data(
+    store: FeatureStore,
+    dataset: str,
+    adapter,
+    infos: dict[str, FeatureInfo],
+    video_ids: Sequence[str],
+    labelled: bool = True,
+    align: str = "interp1d",
+) -> FrameData:
+    """Label frames of ``video_ids`` with every feature aligned onto them."""
+    parts = [label_frames(adapter, v, labelled) for v in video_ids]
+    lengths = np.array([len(p[0]) for p in parts], dtype=np.int64)
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    frames = np.concatenate([p[0] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64)
+    times = np.concatenate([p[1] for p in parts]).astype(np.float64) if parts else np.zeros(0)
+    y = np.concatenate([p[2] for p in parts]) if labelled and parts else None
+    valid = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, bool)
+    data = FrameData(list(video_ids), offsets, frames, times, y, valid)
+    for name, info in infos.items():
+        X = np.zeros((len(frames), info.dim), dtype=np.float32)
+        cov = np.zeros(len(frames), dtype=bool)
+        done = set(store.completed(dataset, name))
+        wanted = [v for v in video_ids if v in done]
+        table = store.load_feature(dataset, name, ids=wanted) if wanted else None
+        for i, vid in enumerate(video_ids):
+            a, b = offsets[i], offsets[i + 1]
+            if table is None or vid not in table or b == a:
+                continue
+            arr = table[vid]
+            if len(arr.times) == 0:
+                continue
+            values, t = _dedupe(np.asarray(arr.values, dtype=np.float32), np.asarray(arr.times, dtype=np.float64))
+            ft = times[a:b]
+            X[a:b] = align_to_frames(values, t, ft, method=align)
+            cov[a:b] = True if align == "position" else coverage(t, ft, info.rate)
+        n_none = len(video_ids) - len(wanted)
+        if n_none:
+            logger.warning("%s/%s: %d of %d videos have no features; their frames are not covered.",
+                           dataset, name, n_none, len(video_ids))
+        data.X[name] = X
+        data.covered[name] = cov
+    return data

@@ -1,0 +1,411 @@
+"""One task's fitted model: per-feature estimators, blend and post-processing, saved without pickle.
+
+`Batch` holds the rows of some videos (one row per video at video level, one per
+label frame at frame level). `TaskModel.fit(fit_batch, tune_batch)` trains and then
+chooses everything else on the tuning rows only, in this order:
+
+1. one estimator per feature (``fusion="late"``) or one on the concatenation
+   (``"early"``), trained on rows that have the feature; MLP epochs are chosen by
+   early stopping on the tuning rows;
+2. per-feature scores; rows a feature does not cover are interpolated from
+   neighbouring frames of the same video (tail padded), or take the training prior
+   when the video has no covered row (video level: the prior);
+3. blend weights (searched on the simplex, globally or per output; or fixed by the recipe);
+4. frame level: smoothing-kernel size (sweep, size 1 = none);
+5. binary: decision threshold; video filter (kept only if it helps on the tuning rows);
+6. multiclass frame level with an ``override`` feature: confidence-override threshold.
+
+``save(folder)`` writes ``model.json`` and one folder per estimator (MLP:
+safetensors + JSON; scikit-learn linear models: `ScaledLinear` safetensors + JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from affectstore.train.align import fill_missing
+from affectstore.train.errors import TrainError
+from affectstore.train.filters import ConfidenceOverride, VideoFilter, zero_negative_videos
+from affectstore.train.fusion import BlendSearch, ThresholdSearch, apply_decision
+from affectstore.train.linear import ScaledLinear
+from affectstore.train.metrics import get_metric
+from affectstore.train.mlp import MLPEstimator
+from affectstore.train.smoothing import smooth_by_group
+from affectstore.train.tasks import BINARY, MULTICLASS, REGRESSION, TaskSpec
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "affectstore.TaskModel"
+FORMAT_VERSION = 1
+EARLY = "early"
+
+
+@dataclass
+class Batch:
+    """Rows of some videos. ``groups[r]`` is the video of row r; frame rows are in time order per video.
+
+    ``X``/``covered``: per feature (R, D) values and (R,) availability. ``y``: encoded
+    targets ((R, K) float for regression, (R,) int for classes) or None; ``valid``: rows
+    with a label. ``frames``: frame numbers (frame level). ``video_ids``: the videos, in
+    order; ``video_X``/``video_present``/``video_y``: per-video vectors for the video filter.
+    """
+
+    level: str
+    video_ids: list[str]
+    groups: np.ndarray
+    X: dict[str, np.ndarray]
+    covered: dict[str, np.ndarray]
+    y: np.ndarray | None
+    valid: np.ndarray
+    frames: np.ndarray | None = None
+    video_X: dict[str, np.ndarray] = field(default_factory=dict)
+    video_present: dict[str, np.ndarray] = field(default_factory=dict)
+    video_y: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def subset(self, video_ids) -> Batch:
+        """The rows of ``video_ids`` (kept in this batch's order)."""
+        keep_v = np.isin(np.asarray(self.video_ids, dtype=object), np.asarray(list(video_ids), dtype=object))
+        rows = np.isin(self.groups, np.asarray(list(video_ids), dtype=object))
+        return Batch(
+            self.level,
+            [v for v, k in zip(self.video_ids, keep_v) if k],
+            self.groups[rows],
+            {k: v[rows] for k, v in self.X.items()},
+            {k: v[rows] for k, v in self.covered.items()},
+            None if self.y is None else self.y[rows],
+            self.valid[rows],
+            None if self.frames is None else self.frames[rows],
+            {k: v[keep_v] for k, v in self.video_X.items()},
+            {k: v[keep_v] for k, v in self.video_present.items()},
+            None if self.video_y is None else self.video_y[keep_v],
+        )
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class TaskModel:
+    """Estimators + blend + post-processing for one task spec; see the module docstring."""
+
+    def __init__(self, spec: TaskSpec, recipe: dict, features: list[str]):
+        self.spec = spec
+        self.recipe = recipe
+        self.features = list(features)
+        self.estimators_: dict[str, object] = {}
+        self.choices_: dict = {}
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def n_classes(self) -> int:
+        return len(self.spec.outputs)
+
+    def _model_names(self) -> list[str]:
+        return [EARLY] if self.recipe["fusion"] == EARLY else list(self.features)
+
+    def _inputs(self, batch: Batch, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(X, covered) of one model: a feature, or the concatenation of all for early fusion."""
+        if name != EARLY:
+            return batch.X[name], batch.covered[name]
+        cov = np.logical_and.reduce([batch.covered[f] for f in self.features])
+        blocks = []
+        for f in self.features:
+            x = batch.X[f].astype(np.float32, copy=True)
+            fill = getattr(self, "fill_", {}).get(f)
+            if fill is not None:
+                x[~batch.covered[f]] = fill  # absent blocks take the training mean
+            blocks.append(x)
+        return np.concatenate(blocks, axis=1), cov
+
+    def _make_estimator(self):
+        name = self.recipe["estimator"]
+        params = dict(self.recipe.get("params") or {})
+        if name == "mlp":
+            p = dict(self.spec.mlp)
+            p.update(params)
+            if "hidden_sizes" in p:
+                p["hidden_sizes"] = tuple(p["hidden_sizes"])
+            if self.spec.problem == MULTICLASS:
+                p["classes"] = list(range(self.n_classes))
+            if isinstance(p.get("class_weight"), list) and len(p["class_weight"]) != self.n_classes:
+                raise TrainError(
+                    f"params.class_weight has {len(p['class_weight'])} weights; task {self.spec.name} has "
+                    f"{self.n_classes} classes {list(self.spec.outputs)}. Give one weight per class or 'balanced'."
+                )
+            try:
+                est = MLPEstimator(**p)
+                est._validate_params()
+            except (TypeError, ValueError) as err:
+                raise TrainError(f"Bad MLP parameters {p}: {err}") from None
+            return est
+        kind = {"logreg": "logreg", "ridge": "ridge"}[name]
+        if kind == "logreg" and self.spec.problem == REGRESSION:
+            raise TrainError(f"estimator 'logreg' classifies; task {self.spec.name} is regression. Use 'ridge' or 'mlp'.")
+        if kind == "ridge" and self.spec.problem != REGRESSION:
+            raise TrainError(f"estimator 'ridge' is a regressor; task {self.spec.name} is {self.spec.problem}. Use 'logreg' or 'mlp'.")
+        return ScaledLinear(kind, params)
+
+    def _fit_target(self, y: np.ndarray) -> np.ndarray:
+        if self.spec.problem == BINARY:
+            return y.astype(np.float32)
+        return y
+
+    def _raw_scores(self, est, X: np.ndarray) -> np.ndarray:
+        """(R,) probabilities (binary), (R, C) probabilities (multiclass), (R, K) values (regression)."""
+        if self.spec.problem == MULTICLASS:
+            p = np.asarray(est.predict_proba(X), dtype=np.float64)
+            classes = np.asarray(est.classes_).astype(int)
+            full = np.zeros((len(X), self.n_classes))
+            full[:, classes] = p
+            return full
+        if self.spec.problem == BINARY:
+            if isinstance(est, ScaledLinear):
+                return np.asarray(est.predict_proba(X))[:, 1]
+            return np.asarray(est.predict(X), dtype=np.float64).reshape(-1)
+        out = np.asarray(est.predict(X), dtype=np.float64)
+        return out.reshape(len(X), -1)
+
+    def _prior_row(self) -> np.ndarray:
+        return np.asarray(self.prior_, dtype=np.float64)
+
+    def _fill(self, scores: np.ndarray, covered: np.ndarray, batch: Batch) -> np.ndarray:
+        """Scores of uncovered rows: neighbours within the video (frame level) or the prior."""
+        s = scores if scores.ndim == 2 else scores[:, None]
+        s = s.copy()
+        s[~covered] = np.nan
+        prior = self._prior_row().reshape(1, -1)
+        if batch.level == "frame":
+            order = np.argsort(batch.groups, kind="stable")
+            g = batch.groups[order]
+            _, starts = np.unique(g, return_index=True)
+            bounds = np.append(starts, len(g))
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                rows = order[a:b]
+                miss = ~covered[rows]
+                if not miss.any():
+                    continue
+                if miss.all():
+                    s[rows] = prior
+                else:
+                    s[rows] = fill_missing(s[rows], miss)
+        else:
+            s[~covered] = prior
+        return s if scores.ndim == 2 else s[:, 0]
+
+    def modality_scores(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Each model's scores on every row of ``batch`` (uncovered rows filled)."""
+        out = {}
+        for name, est in self.estimators_.items():
+            X, cov = self._inputs(batch, name)
+            scores = np.zeros((len(X),) + self._score_shape(), dtype=np.float64)
+            if cov.any():
+                scores[cov] = self._raw_scores(est, X[cov]).reshape((int(cov.sum()),) + self._score_shape())
+            out[name] = self._fill(scores, cov, batch)
+        return out
+
+    def _score_shape(self) -> tuple[int, ...]:
+        if self.spec.problem == BINARY:
+            return ()
+        if self.spec.problem == MULTICLASS:
+            return (self.n_classes,)
+        return (len(self.spec.outputs),)
+
+    def _blend(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        names = list(self.estimators_)
+        w = np.asarray(self.choices_["blend_weights"], dtype=np.float64)
+        P = np.stack([scores[n] for n in names])
+        if w.ndim == 2:  # per output: (K, M)
+            return np.einsum("km,mnk->nk", w, P)
+        return np.tensordot(w, P, axes=(0, 0))
+
+    def _decide(self, scores: np.ndarray) -> np.ndarray:
+        if self.spec.problem == REGRESSION:
+            return scores
+        if self.spec.problem == MULTICLASS:
+            return scores.argmax(axis=1)
+        return (scores >= self.choices_.get("threshold", 0.5)).astype(np.int64)
+
+    def _override_proba(self, batch: Batch) -> np.ndarray:
+        o = self.recipe["override"]
+        x = batch.X[o["feature"]][:, list(o["columns"])].astype(np.float64)
+        if o.get("order") is not None:
+            x = x[:, list(o["order"])]
+        p = _softmax(x) if o.get("softmax", True) else x
+        p[~batch.covered[o["feature"]]] = 0.0  # no face: the head never fires
+        return p
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, fit: Batch, tune: Batch) -> TaskModel:
+        """Train on ``fit``; choose epochs, weights, kernel, thresholds on ``tune``."""
+        spec = self.spec
+        metric = get_metric(spec.metric_fn())
+        if fit.y is None or tune.y is None:
+            raise TrainError("Fitting needs labelled fit and tuning rows.")
+        ytr, ytu = fit.y, tune.y
+        # Prior: what a row with no features gets.
+        yv = ytr[fit.valid]
+        if spec.problem == REGRESSION:
+            self.prior_ = yv.reshape(len(yv), -1).mean(axis=0).tolist()
+        elif spec.problem == BINARY:
+            self.prior_ = [float(yv.mean())]
+        else:
+            self.prior_ = (np.bincount(yv.astype(int), minlength=self.n_classes) / max(len(yv), 1)).tolist()
+        self.fill_ = {f: np.nanmean(np.where(fit.covered[f][:, None], fit.X[f], np.nan), axis=0).astype(np.float32)
+                      if fit.covered[f].any() else np.zeros(fit.X[f].shape[1], np.float32) for f in self.features}
+        for name in self._model_names():
+            X, cov = self._inputs(fit, name)
+            Xt, covt = self._inputs(tune, name)
+            rows, trows = cov & fit.valid, covt & tune.valid
+            if rows.sum() < 2:
+                raise TrainError(f"Model {name!r} has {int(rows.sum())} labelled training rows with features; need 2 or more.")
+            est = self._make_estimator()
+            y_fit = self._fit_target(ytr[rows])
+            if isinstance(est, MLPEstimator) and trows.sum() >= 2:
+                est.fit(X[rows], y_fit, eval_set=(Xt[trows], self._fit_target(ytu[trows])))
+            else:
+                est.fit(X[rows], y_fit)
+            self.estimators_[name] = est
+            logger.info("Fitted %s on %d rows.", name, int(rows.sum()))
+
+        # Everything below is chosen on the tuning rows only.
+        scores = self.modality_scores(tune)
+        v = tune.valid
+        yt = ytu[v]
+        names = list(self.estimators_)
+        fixed = self.recipe["blend"].get("weights")
+        decision = spec.decision
+        if len(names) == 1:
+            self.choices_["blend_weights"] = [1.0]
+        elif fixed is not None:
+            w = np.asarray(fixed, dtype=np.float64)
+            self.choices_["blend_weights"] = (w / w.sum()).tolist()
+            self.choices_["blend_fixed"] = True
+        else:
+            per_output = bool(self.recipe["blend"].get("per_output")) and spec.problem == REGRESSION
+            bs = BlendSearch(
+                metric=spec.blend_metric if per_output else spec.metric_fn(),
+                step=float(self.recipe["blend"].get("step", 0.05)), per_output=per_output, decision=decision,
+            ).fit([scores[n][v] for n in names], yt)
+            self.choices_["blend_weights"] = np.asarray(bs.weights_).tolist()
+            self.choices_["blend_score"] = float(bs.score_)
+        self.choices_["blend_features"] = names
+        blended = self._blend(scores)
+
+        if tune.level == "frame" and self.recipe["smoothing"].get("enabled", True):
+            method = self.recipe["smoothing"].get("method", "box")
+            sizes = [int(s) for s in self.recipe["smoothing"].get("sizes", [1])]
+            curve = {}
+            for size in sizes:
+                sm = smooth_by_group(blended, tune.groups, method, size)
+                curve[size] = float(metric(yt, apply_decision(sm[v], decision)))
+            best = max(curve, key=lambda s: (curve[s], -s))
+            self.choices_["smoothing"] = {"method": method, "size": int(best), "curve": {str(k): c for k, c in curve.items()}}
+            blended = smooth_by_group(blended, tune.groups, method, best)
+
+        if spec.problem == BINARY and self.recipe["threshold"].get("enabled", True):
+            ts = ThresholdSearch(metric=spec.metric_fn(), thresholds=self.recipe["threshold"].get("thresholds")).fit(blended[v], yt)
+            self.choices_["threshold"] = float(ts.threshold_)
+            self.choices_["threshold_curve"] = {"thresholds": ts.thresholds_.tolist(), "scores": ts.scores_.tolist()}
+        labels = self._decide(blended)
+
+        vf = self.recipe.get("video_filter")
+        if vf is not None and spec.problem == BINARY:
+            name = vf["feature"]
+            pres = fit.video_present[name]
+            if fit.video_y is None or pres.sum() < 2:
+                raise TrainError(f"The video filter on {name!r} needs video labels and features of 2+ training videos.")
+            filt = VideoFilter(ScaledLinear(vf.get("kind", "svc"), vf.get("params") or {"class_weight": "balanced"}))
+            filt.fit(fit.video_X[name][pres], fit.video_y[pres].astype(int))
+            self.video_filter_ = filt.estimator_
+            filtered = self._apply_video_filter(labels, tune)
+            before, after = float(metric(yt, labels[v])), float(metric(yt, filtered[v]))
+            self.choices_["video_filter"] = {"use": bool(after > before), "score_without": before, "score_with": after}
+            if after > before:
+                labels = filtered
+
+        ov = self.recipe.get("override")
+        if ov is not None and spec.problem == MULTICLASS and tune.level == "frame":
+            co = ConfidenceOverride(metric=spec.metric_fn(), thresholds=ov.get("thresholds"))
+            co.fit(labels[v], self._override_proba(tune)[v], yt)
+            self.choices_["override"] = {"threshold": float(co.threshold_), "thresholds": co.thresholds_.tolist(),
+                                         "scores": co.scores_.tolist()}
+        return self
+
+    def _apply_video_filter(self, labels: np.ndarray, batch: Batch) -> np.ndarray:
+        name = self.recipe["video_filter"]["feature"]
+        pres = batch.video_present[name]
+        ids = np.asarray(batch.video_ids, dtype=object)
+        negative = ids[pres][np.asarray(self.video_filter_.predict(batch.video_X[name][pres])).astype(int) == 0]
+        return zero_negative_videos(labels, batch.groups, negative)
+
+    # ------------------------------------------------------------------ predicting
+    def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """(scores after blend and smoothing, final predictions) for every row of ``batch``."""
+        blended = self._blend(self.modality_scores(batch))
+        sm = self.choices_.get("smoothing")
+        if sm is not None and batch.level == "frame":
+            blended = smooth_by_group(blended, batch.groups, sm["method"], sm["size"])
+        labels = self._decide(blended)
+        vf = self.choices_.get("video_filter")
+        if vf is not None and vf["use"]:
+            labels = self._apply_video_filter(labels, batch)
+        ov = self.choices_.get("override")
+        if ov is not None:
+            from affectstore.train.filters import confidence_override
+
+            labels = confidence_override(labels, self._override_proba(batch), ov["threshold"])
+        return blended, labels
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | Path) -> Path:
+        """``model.json`` plus one sub-folder per estimator; nothing here is pickled."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        estimators = {}
+        for i, (name, est) in enumerate(self.estimators_.items()):
+            sub = f"estimator_{i}"
+            est.save(folder / sub)
+            estimators[name] = {"folder": sub, "type": "mlp" if isinstance(est, MLPEstimator) else "linear"}
+        doc = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "spec": {"name": self.spec.name, "target": self.spec.target},
+            "features": self.features, "recipe": self.recipe, "estimators": estimators,
+            "choices": self.choices_, "prior": self.prior_,
+            "fill": {k: np.asarray(v).tolist() for k, v in self.fill_.items()},
+        }
+        if hasattr(self, "video_filter_"):
+            self.video_filter_.save(folder / "video_filter")
+            doc["video_filter"] = "video_filter"
+        (folder / "model.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, spec: TaskSpec) -> TaskModel:
+        """Rebuild a fitted model from ``save``'s folder."""
+        folder = Path(folder)
+        path = folder / "model.json"
+        if not path.is_file():
+            raise TrainError(f"{path} not found: {folder} holds no model saved by affect train.")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+            raise TrainError(f"{path} holds format {doc.get('format')!r} v{doc.get('format_version')}; expected {FORMAT} v{FORMAT_VERSION}.")
+        model = cls(spec, doc["recipe"], doc["features"])
+        for name, e in doc["estimators"].items():
+            loader = MLPEstimator.load if e["type"] == "mlp" else ScaledLinear.load
+            model.estimators_[name] = loader(folder / e["folder"])
+        model.choices_ = doc["choices"]
+        model.prior_ = doc["prior"]
+        model.fill_ = {k: np.asarray(v, dtype=np.float32) for k, v in doc["fill"].items()}
+        if "video_filter" in doc:
+            model.video_filter_ = ScaledLinear.load(folder / doc["video_filter"])
+        return model

@@ -1,0 +1,161 @@
+"""Training recipes: one TOML per task/method in the top-level ``train/`` folder.
+
+A recipe holds only choices, never dimensions or rates (those come from the store)::
+
+    task = "emi"
+    features = ["mobilevit", "hubert", "gigachat"]   # store feature-set names
+    data_root = "/data/hume-vidmimic2"                # optional; --data-root wins
+    store_dataset = "emi"                             # optional; default: the task's dataset
+    fusion = "late"                                   # "late": one model per feature + blend; "early": concat
+    estimator = "mlp"                                 # mlp | logreg | ridge
+    targets = ["emotion", "intensity"]                # clips only (default: every target)
+    adapter = { group_column = "actor" }              # options for the dataset adapter
+
+    [pooling]        # video level: per feature "mean" or "stat"; key "default" for the rest
+    [align]          # frame level: method = "interp1d" | "position"
+    [params]         # estimator hyper-parameters (MLP: hidden_sizes, head, loss, ...)
+    [blend]          # step = 0.05, per_output = false, weights = [..] (fixed, not searched)
+    [smoothing]      # frame level: method = "box" | "median" | "gaussian", sizes = [1, 5, ...]
+    [threshold]      # binary: enabled = true, thresholds = [..]
+    [video_filter]   # bah: feature = "gigachat", kind = "svc" | "logreg", params = {...}
+    [override]       # expr: feature, columns, order, softmax, thresholds
+    [protocol]       # tune_fraction = 0.5, val_fraction = 0.3, cv = 0, seed = 0
+
+Unknown keys are errors (a typo would otherwise silently do nothing).
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from affectstore.train.errors import RecipeError
+from affectstore.train.tasks import check_task
+
+ESTIMATOR_NAMES = ("mlp", "logreg", "ridge")
+FUSIONS = ("late", "early")
+
+DEFAULTS: dict[str, Any] = {
+    "task": None,
+    "name": None,
+    "description": "",
+    "features": [],
+    "data_root": None,
+    "store_dataset": None,
+    "fusion": "late",
+    "estimator": "mlp",
+    "targets": None,
+    "adapter": {},
+    "pooling": {"default": "mean"},
+    "align": {"method": "interp1d"},
+    "params": {},
+    "blend": {"step": 0.05, "per_output": False, "weights": None},
+    "smoothing": {"method": "box", "sizes": [1, 3, 5, 9, 15, 25, 41], "enabled": True},
+    "threshold": {"enabled": True, "thresholds": None},
+    "video_filter": None,
+    "override": None,
+    "protocol": {"tune_fraction": 0.5, "val_fraction": 0.3, "cv": 0, "seed": 0},
+}
+SECTION_KEYS = {
+    "align": {"method"},
+    "blend": {"step", "per_output", "weights"},
+    "smoothing": {"method", "sizes", "enabled"},
+    "threshold": {"enabled", "thresholds"},
+    "video_filter": {"feature", "pooling", "kind", "params"},
+    "override": {"feature", "columns", "order", "softmax", "thresholds"},
+    "protocol": {"tune_fraction", "val_fraction", "cv", "seed"},
+}
+
+
+def load_recipe(path: str | Path | None) -> dict[str, Any]:
+    """A recipe from a TOML file (None: the defaults only), merged over `DEFAULTS`."""
+    if path is None:
+        return copy.deepcopy(DEFAULTS)
+    p = Path(path)
+    if not p.is_file():
+        here = sorted(x.name for x in p.parent.glob("*.toml")) if p.parent.is_dir() else []
+        raise RecipeError(f"Recipe {str(p)!r} not found. Recipes in {p.parent}: {', '.join(here) or 'none'}.")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"Recipe {p} is not valid TOML: {exc}") from None
+    recipe = merge_recipe(copy.deepcopy(DEFAULTS), raw, str(p))
+    recipe.setdefault("name", p.stem)
+    if recipe["name"] is None:
+        recipe["name"] = p.stem
+    return recipe
+
+
+def merge_recipe(base: dict[str, Any], overrides: dict[str, Any], where: str = "recipe") -> dict[str, Any]:
+    """``base`` updated with ``overrides``; sections merge key by key. Unknown keys raise."""
+    for key, value in overrides.items():
+        if key not in DEFAULTS:
+            raise RecipeError(f"Unknown key {key!r} in {where}. Valid keys: {', '.join(sorted(DEFAULTS))}.")
+        if key in SECTION_KEYS and value is not None:
+            if not isinstance(value, dict):
+                raise RecipeError(f"[{key}] in {where} must be a table. Got {value!r} instead.")
+            bad = sorted(set(value) - SECTION_KEYS[key])
+            if bad:
+                raise RecipeError(
+                    f"Unknown key(s) {bad} in [{key}] of {where}. Valid keys: {', '.join(sorted(SECTION_KEYS[key]))}."
+                )
+            merged = dict(base.get(key) or {})
+            merged.update(value)
+            base[key] = merged
+        elif key in ("pooling", "params", "adapter") and value is not None:
+            if not isinstance(value, dict):
+                raise RecipeError(f"[{key}] in {where} must be a table. Got {value!r} instead.")
+            merged = dict(base.get(key) or {})
+            merged.update(value)
+            base[key] = merged
+        else:
+            base[key] = value
+    return base
+
+
+def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    """Check the choices that do not need the store; returns the recipe."""
+    if recipe.get("task") is None:
+        raise RecipeError("The recipe names no task. Set task = \"emi\" (or bah, expr, va, clips) or pass TASK.")
+    check_task(recipe["task"])
+    feats = recipe["features"]
+    if isinstance(feats, str):
+        feats = [f.strip() for f in feats.split(",") if f.strip()]
+        recipe["features"] = feats
+    if not isinstance(feats, list) or not all(isinstance(f, str) and f for f in feats):
+        raise RecipeError(f"features must be a list of feature-set names. Got {feats!r} instead.")
+    if recipe["fusion"] not in FUSIONS:
+        raise RecipeError(f"fusion must be one of {FUSIONS}. Got {recipe['fusion']!r} instead.")
+    if recipe["estimator"] not in ESTIMATOR_NAMES:
+        raise RecipeError(f"estimator must be one of {ESTIMATOR_NAMES}. Got {recipe['estimator']!r} instead.")
+    for name, value in recipe["pooling"].items():
+        if value not in ("mean", "stat"):
+            raise RecipeError(f"pooling of {name!r} must be 'mean' or 'stat'. Got {value!r} instead.")
+    if recipe["align"]["method"] not in ("interp1d", "position"):
+        raise RecipeError(f"align.method must be 'interp1d' or 'position'. Got {recipe['align']['method']!r} instead.")
+    prot = recipe["protocol"]
+    cv = prot.get("cv", 0)
+    if not isinstance(cv, int) or isinstance(cv, bool) or cv == 1 or cv < 0:
+        raise RecipeError(f"cv must be 0 (no cross-validation) or an int >= 2. Got {cv!r} instead.")
+    for key in ("tune_fraction", "val_fraction"):
+        v = prot.get(key)
+        if not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
+            raise RecipeError(f"protocol.{key} must be a number in (0, 1). Got {v!r} instead.")
+    weights = recipe["blend"].get("weights")
+    if weights is not None:
+        if not isinstance(weights, list) or len(weights) != len(feats) or recipe["fusion"] != "late":
+            raise RecipeError(
+                f"blend.weights {weights!r} must hold one weight per feature {feats} (late fusion). "
+                "Drop blend.weights to search the weights on validation, or name as many features as weights."
+            )
+        if any(not isinstance(w, (int, float)) or w < 0 for w in weights) or sum(weights) <= 0:
+            raise RecipeError(f"blend.weights must be non-negative numbers with a positive sum. Got {weights!r}.")
+    for section, needed in (("video_filter", ("feature",)), ("override", ("feature", "columns"))):
+        sec = recipe.get(section)
+        if sec is not None:
+            missing = [k for k in needed if k not in sec]
+            if missing:
+                raise RecipeError(f"[{section}] needs {', '.join(missing)}. Got keys {sorted(sec)}.")
+    return recipe
