@@ -170,3 +170,69 @@ def extract(
         raise typer.Exit(2) from None
     typer.echo(summary.text())
     raise typer.Exit(1 if summary.failed else 0)
+
+
+# --- affect train / predict: cheap models on a store (issue 5) ------------------------
+@app.command("train")
+def train(
+    task: str = typer.Argument(..., help="Task: emi, bah, expr, va or clips."),
+    store: str = typer.Option(..., "--store", help="Store path or URL holding the features."),
+    features: str | None = typer.Option(None, "--features", "-f", help="Comma list of store feature sets (default: the recipe's)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML, e.g. train/emi.toml."),
+    out: str | None = typer.Option(None, "--out", help="Run folder (default: runs/<recipe name or task>)."),
+    cv: int | None = typer.Option(None, "--cv", help="K-fold cross-validation grouped by subject/actor (K >= 2)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset root with the labels (default: the recipe's)."),
+    store_dataset: str | None = typer.Option(None, "--store-dataset", help="Dataset group in the store (default: the task's dataset)."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Dataset adapter option key=value, repeatable (e.g. -o group_column=actor)."),
+) -> None:
+    """Train a task from a feature store; writes metrics, predictions, model, report (and the submission)."""
+    from affectstore.datasets.base import DatasetError
+    from affectstore.store import StoreError
+    from affectstore.train.run import train_task
+
+    try:
+        overrides = {"adapter": _key_values(option)} if option else None
+        result = train_task(task, store, features=features, recipe=recipe, out=out, cv=cv, data_root=data_root,
+                            store_dataset=store_dataset, overrides=overrides)
+    except (DatasetError, StoreError, ValueError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for key, m in result.metrics["results"].items():
+        head = m.get("out_of_fold") or m["report"]
+        where = "out-of-fold" if "out_of_fold" in m else "report items"
+        extra = ", ".join(f"{k} {head[k]:.4f}" for k in ("macro_f1", "accuracy", "pearson_r", "ccc") if k in head and k != m["metric"])
+        typer.echo(f"{key}: {m['metric']} {head[m['metric']]:.4f} ({where}, n={head['n']}){'; ' + extra if extra else ''}")
+    typer.echo(f"Run folder: {result.run_dir}")
+
+
+@app.command("predict")
+def predict(
+    run: str = typer.Argument(..., help="Run folder written by affect train."),
+    store: str = typer.Option(..., "--store", help="Store path or URL holding the split's features."),
+    split: str = typer.Option("test", "--split", help="Split to predict (test writes the challenge submission)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset root (default: the one the run used)."),
+    out: str | None = typer.Option(None, "--out", help="Output folder (default: the run folder)."),
+) -> None:
+    """Predict a split with a trained run; refuses features whose config hash changed since training."""
+    from affectstore.datasets.base import DatasetError
+    from affectstore.store import StoreError
+    from affectstore.train.run import predict_run
+
+    try:
+        result = predict_run(run, store, split=split, data_root=data_root, out=out)
+    except (DatasetError, StoreError, ValueError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in result.files:
+        typer.echo(f"Wrote {path}")
+
+
+def _key_values(items: list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a malformed item is an error naming it."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Option {item!r} must look like key=value (e.g. group_column=actor).")
+        out[key.strip()] = value.strip()
+    return out
