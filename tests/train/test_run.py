@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from affectstore.datasets import AFFECTNET_TO_EXPR
 from affectstore.store import FeatureStore
 from affectstore.testing.datasets import (
     make_affwild2_dataset,
@@ -18,6 +19,7 @@ from affectstore.testing.datasets import (
 from affectstore.train.errors import LineageError, RecipeError, TrainError
 from affectstore.train.run import grouped_split, predict_run, train_task
 
+RECIPES = Path(__file__).resolve().parents[2] / "train"
 QUIET_MLP = {"max_epochs": 60, "patience": 8, "batch_size": 256}
 
 
@@ -66,7 +68,11 @@ def emi(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bah(tmp_path_factory):
-    """BAH root (8 train, 6 val videos) with a 50 Hz audio feature and a per-video text vector carrying the labels."""
+    """BAH root (8 train, 6 val videos); store features named as in train/bah.toml.
+
+    wav2vec2 (50 Hz) carries the frame label, mobilevit (24 fps at the crops) carries it more
+    weakly, gigachat (one vector per transcript segment) carries the video label.
+    """
     base = tmp_path_factory.mktemp("bah")
     built = make_bah_dataset(base / "data", n_train=8, n_val=6, duration=2.0)
     rng = np.random.default_rng(2)
@@ -77,35 +83,47 @@ def bah(tmp_path_factory):
         return lambda t: frames[v][min(int(t * 24), len(frames[v]) - 1), 0]
 
     write_feature(st, "bah", "wav2vec2", {v: carrying(at(v), np.arange(100) / 50, 6, rng, 0.6) for v in built.ids}, 50)
-    write_feature(st, "bah", "vad", {v: carrying(at(v), np.arange(100) / 50, 3, rng, 3.0) for v in built.ids}, 50)
-    write_feature(st, "bah", "text", {v: carrying(lambda t, v=v: built.video_labels[v], [0.0], 4, rng, 0.3) for v in built.ids},
-                  None, "video")
+    write_feature(st, "bah", "mobilevit", {v: carrying(at(v), np.arange(48) / 24, 3, rng, 3.0) for v in built.ids}, 24)
+    segments = {v: [s[0] for s in built.transcripts[v]] for v in built.ids}
+    write_feature(st, "bah", "gigachat", {v: carrying(lambda t, v=v: built.video_labels[v], segments[v], 4, rng, 0.3)
+                                          for v in built.ids}, None)
     return built, base / "store.zarr"
 
 
 @pytest.fixture(scope="module")
 def affwild2(tmp_path_factory):
-    """Aff-Wild2 root (EXPR + VA) with a face feature at the crop frames carrying both labels."""
+    """Aff-Wild2 root (EXPR + VA); store features named as in train/expr.toml.
+
+    mobilevit (at the crop frames, 30 fps) carries the expression and valence/arousal,
+    wav2vec2 (50 Hz) is noise, mobilevit-logits (10 = 8 AffectNet-order logits + V + A)
+    is a pretrained head that is sure (and right) on the frames of class 4 (Happiness), which
+    mobilevit cannot tell from class 7 (Other): only the override can fix those frames.
+    """
     base = tmp_path_factory.mktemp("aw")
     built = make_affwild2_dataset(base / "data", n_train=6, n_val=6, duration=2.0, fps=30.0)
     rng = np.random.default_rng(3)
     st = FeatureStore.open(base / "store.zarr", mode="a")
-    faces, audio = {}, {}
+    faces, audio, logits = {}, {}, {}
     for v in built.ids:
         expr = built.frame_labels["expr"][v][:, 0]
         va = built.frame_labels["va"][v]
         crops = [i for i in range(1, len(expr) + 1) if i not in built.missing_crops[v]]
         t = (np.asarray(crops) - 1) / 30.0
         vals = rng.normal(0, 0.3, size=(len(crops), 12)).astype(np.float32)
+        head = np.zeros((len(crops), 10), np.float32)
         for j, i in enumerate(crops):
-            if expr[i - 1] >= 0:
+            if expr[i - 1] >= 0 and expr[i - 1] not in (4, 7):  # Happiness and Other look alike
                 vals[j, int(expr[i - 1])] += 2.0
+            if expr[i - 1] == 4:
+                head[j, AFFECTNET_TO_EXPR[4]] = 10.0
             if va[i - 1, 0] > -5:
                 vals[j, 8:10] += va[i - 1]
         faces[v] = (vals, t)
+        logits[v] = (head, t)
         audio[v] = (rng.normal(size=(100, 4)).astype(np.float32), np.arange(100) / 50)
-    write_feature(st, "affwild2", "faces", faces, 30.0)
-    write_feature(st, "affwild2", "audio", audio, 50.0)
+    write_feature(st, "affwild2", "mobilevit", faces, 30.0)
+    write_feature(st, "affwild2", "mobilevit-logits", logits, 30.0)
+    write_feature(st, "affwild2", "wav2vec2", audio, 50.0)
     return built, base / "store.zarr"
 
 
@@ -167,14 +185,15 @@ def test_emi_report_and_tune_items_are_disjoint_groups(emi, tmp_path):
     assert sets["tune"] | sets["report"] == set(built.splits["valid"])
 
 
-def test_bah_learns_with_smoothing_threshold_and_video_filter(bah, tmp_path):
+def test_bah_recipe_learns_with_fixed_blend_smoothing_threshold_and_video_filter(bah, tmp_path):
     built, store = bah
-    res = train_task("bah", store, features="wav2vec2,vad", out=tmp_path / "run", data_root=built.root,
-                     overrides={"params": QUIET_MLP, "video_filter": {"feature": "text"}})
+    res = train_task("bah", store, recipe=RECIPES / "bah.toml", out=tmp_path / "run", data_root=built.root,
+                     overrides={"params": QUIET_MLP})
     m = res.metrics["results"]["bah"]
     # Chance (all-majority) weighted F1 here is about 0.5.
     assert m["report"]["weighted_f1"] > 0.85, m["report"]
     ch = m["choices"]
+    assert ch["blend_weights"] == pytest.approx([0.6, 0.15, 0.25]) and ch["blend_fixed"]
     assert "smoothing" in ch and "threshold" in ch and "video_filter" in ch
     for png in ("smoothing.png", "threshold.png", "blend.png"):
         assert (tmp_path / "run" / png).is_file()
@@ -186,12 +205,15 @@ def test_bah_learns_with_smoothing_threshold_and_video_filter(bah, tmp_path):
     assert out.metrics["bah"]["weighted_f1"] > 0.85
 
 
-def test_expr_learns_with_missing_crops_interpolated(affwild2, tmp_path):
+def test_expr_recipe_learns_with_missing_crops_interpolated_and_override(affwild2, tmp_path):
     built, store = affwild2
-    res = train_task("expr", store, features="faces,audio", out=tmp_path / "run", data_root=built.root,
+    res = train_task("expr", store, recipe=RECIPES / "expr.toml", out=tmp_path / "run", data_root=built.root,
                      overrides={"params": {**QUIET_MLP, "hidden_sizes": [32]}, "smoothing": {"sizes": [1, 3]}})
     m = res.metrics["results"]["expr"]
     assert m["report"]["expr_macro_f1"] > 0.6, m["report"]  # chance: about 1/8
+    # The head is right whenever it fires and the model confuses 4 with 7: the override must be used.
+    ov = m["choices"]["override"]
+    assert ov["threshold"] < 1.0 and max(ov["scores"]) > ov["scores"][-1]
     rows = (tmp_path / "run" / "predictions.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert header[:5] == ["id", "frame", "set", "true", "pred"]
@@ -200,12 +222,14 @@ def test_expr_learns_with_missing_crops_interpolated(affwild2, tmp_path):
     missing = {(v, f) for v in val for f in built.missing_crops[v]}
     got = {(r.split(",")[0], int(r.split(",")[1])) for r in rows[1:]}
     assert missing <= got
+    feats = json.loads((tmp_path / "run" / "features.json").read_text())
+    assert [f["name"] for f in feats] == ["mobilevit", "wav2vec2", "mobilevit-logits"]
 
 
 def test_va_learns_ccc(affwild2, tmp_path):
     built, store = affwild2
-    res = train_task("va", store, features="faces", out=tmp_path / "run", data_root=built.root,
-                     overrides={"params": QUIET_MLP, "smoothing": {"sizes": [1, 3]}})
+    res = train_task("va", store, recipe=RECIPES / "va.toml", features="mobilevit", out=tmp_path / "run",
+                     data_root=built.root, overrides={"params": QUIET_MLP, "smoothing": {"sizes": [1, 3]}})
     m = res.metrics["results"]["va"]
     assert m["report"]["mean_ccc"] > 0.5, m["report"]
 
