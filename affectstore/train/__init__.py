@@ -1,7 +1,10 @@
 """Trainers: pooling, alignment, estimators, fusion, smoothing, filters, metrics, submissions.
 
 Every block works on in-memory numpy arrays and follows the scikit-learn
-estimator contract; loading features from a store for a task happens elsewhere.
+estimator contract. Loading a task's features from a store is in ``data``, the tasks
+in ``tasks``, recipes in ``recipe``, the fitted blend + post-processing in ``pipeline``
+and the functions behind ``affect train`` / ``affect predict`` in ``run``
+(``train_task``, ``predict_run``).
 The torch-backed names (``MLPEstimator``, ``make_estimator``, ...) are imported on
 first use, so importing metrics or submission writers does not load torch.
 """
@@ -20,6 +23,9 @@ _LAZY = {
     "ESTIMATORS": "affectstore.train.estimators",
     "make_estimator": "affectstore.train.estimators",
     "predict_scores": "affectstore.train.estimators",
+    "TaskModel": "affectstore.train.pipeline",
+    "train_task": "affectstore.train.run",
+    "predict_run": "affectstore.train.run",
 }
 
 
@@ -39,6 +45,7 @@ __all__ = [
     "MLPEstimator",
     "SequencePooler",
     "TASK_METRICS",
+    "TaskModel",
     "TemporalSmoother",
     "ThresholdSearch",
     "VideoFilter",
@@ -49,9 +56,11 @@ __all__ = [
     "get_metric",
     "make_estimator",
     "pool_sequences",
+    "predict_run",
     "predict_scores",
     "simplex_grid",
     "smooth_by_group",
     "smoothing_curve",
+    "train_task",
     "zero_negative_videos",
 ]
