@@ -200,7 +200,7 @@ def build_extractors(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ExtractionError(
-            f"Feature set name(s) {', '.join(duplicates)} would be written by two extractors. Give one of them "
+            f"Feature set name(s) {', '.join(map(repr, duplicates))} would be written by two extractors. Give one of them "
             "another name (setting name = '...', or a recipe table with extractor = '...')."
         )
     return out
@@ -478,6 +478,27 @@ class Runner:
         except UnknownDatasetError:
             return []
 
+    def _complete(self, feature: str) -> set[str]:
+        """Ids with a completion mark: ``completed()``, minus marks a killed writer left half-written.
+
+        ``FeatureStore.completed`` lists the folders under ``done/``; on a local store a writer
+        killed while writing a mark leaves the folder without its ``zarr.json`` (LocalStore
+        writes a temporary file, then renames it), which ``completed`` still lists and
+        ``read_video`` refuses. Those videos are extracted again. Object stores write a mark
+        in one put, so they need no check.
+        """
+        from affectstore.store import decode_key
+
+        ids = set(self.store.completed(self.dataset, feature))
+        folder = Path(self.store.location) / self.dataset / feature / "done"
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.is_dir() and not os.path.isfile(os.path.join(entry.path, "zarr.json")):
+                    video_id = decode_key(entry.name)
+                    logger.info("%s/%s: %r has a half-written completion mark; extracting it again", self.dataset, feature, video_id or entry.name)
+                    ids.discard(video_id)
+        return ids
+
     def plan(self) -> tuple[list[Any], dict[str, dict[int, list[str]]], RunSummary]:
         """Entries to process and, per video, extractor index -> outputs still to write."""
         summary = RunSummary(self.dataset, self.store.location, [n for names in self.outputs for n in names], shard=self.shard)
@@ -487,7 +508,7 @@ class Runner:
             selection = selection[index::total]
         summary.selected = len(selection)
         existing = set(self._store_features())
-        done = {name: set(self.store.completed(self.dataset, name)) if name in existing else set() for names in self.outputs for name in names}
+        done = {name: self._complete(name) if name in existing else set() for names in self.outputs for name in names}
         todo: list[Any] = []
         needs: dict[str, dict[int, list[str]]] = {}
         for entry in selection:
@@ -760,7 +781,7 @@ class Runner:
             for name in names:
                 if name not in self._store_features():
                     continue
-                complete = set(self.store.completed(self.dataset, name))
+                complete = self._complete(name)
                 if not wanted <= complete:
                     if self.shard is None:
                         logger.info("not packing %s/%s: %d of %d videos complete", self.dataset, name, len(wanted & complete), len(wanted))
