@@ -510,7 +510,8 @@ class FeatureStore:
         video_ids = self._key_ids(dataset, feature, keys, "done")
         dtype = np.dtype(prov["dtype"])
         dim = prov["dim"]
-        if pack is not False:
+        # A pack is read whole: worth it for most of a feature, not for a small subset.
+        if pack is not False and (pack or 2 * len(keys) >= len(done)):
             packed = self._current_pack(dataset, feature, done)
             if packed is None and pack is None and not self.read_only and done:
                 packed = self._build_pack(dataset, feature, done, dtype, dim)
