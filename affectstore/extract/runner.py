@@ -87,20 +87,26 @@ class RunOptions:
     - ``block_s``: decode and stream block length.
     - ``prefetch``: videos decoded ahead on a background thread (0: decode inline).
     - ``writer_thread``: write on a background thread, overlapping compute.
+      Both default (None) to on when an extractor runs on CUDA, where the GPU computes
+      while Python threads decode and write, and off on CPU, where they measured slower
+      (benchmarks/extract_cpu.py: the threads compete for the GIL and the cores with torch).
     - ``pack``: pack feature sets whose selection is complete at the end.
     - ``progress``: show a tqdm bar on stderr.
     - ``spill_dir``: folder for the temporary files of long clips (None: the system's).
+    - ``by_size``: process videos in order of their audio file's size (a cheap proxy of
+      duration), so each pool holds clips of similar length and batches pad little.
     """
 
     pool_size: int | None = None
     pool_seconds: float = 600.0
     stream_above_s: float = 60.0
     block_s: float = 30.0
-    prefetch: int = 8
-    writer_thread: bool = True
+    prefetch: int | None = None
+    writer_thread: bool | None = None
     pack: bool = True
     progress: bool = True
     spill_dir: str | None = None
+    by_size: bool = True
 
     def __post_init__(self) -> None:
         if self.pool_size is not None and (isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 1):
@@ -109,8 +115,8 @@ class RunOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name} must be a number of seconds > 0. Got {value!r} instead.")
-        if isinstance(self.prefetch, bool) or not isinstance(self.prefetch, int) or self.prefetch < 0:
-            raise ValueError(f"prefetch must be an int >= 0. Got {self.prefetch!r} instead.")
+        if self.prefetch is not None and (isinstance(self.prefetch, bool) or not isinstance(self.prefetch, int) or self.prefetch < 0):
+            raise ValueError(f"prefetch must be None (auto) or an int >= 0. Got {self.prefetch!r} instead.")
 
 
 def parse_shard(shard: str | tuple[int, int] | None, environ: Mapping[str, str] = os.environ) -> tuple[int, int] | None:
@@ -417,6 +423,14 @@ class _Writer:
 # --------------------------------------------------------------------------- runner
 
 
+def _audio_size(entry: Any) -> int:
+    """Bytes of a video's audio file (0 when missing): the order that buckets clips by length."""
+    try:
+        return os.stat(entry.audio).st_size if entry.audio is not None else 0
+    except OSError:
+        return 0
+
+
 def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
@@ -547,7 +561,10 @@ class Runner:
         self._needs = needs
         self._summary = summary
         self._failed: dict[str, dict[str, FailureRecord]] = {}
-        self._writer = _Writer(self.options.writer_thread)
+        on_gpu = any(str(getattr(self.extractors[i].config, "device", "cpu")).startswith("cuda") for i in used)
+        threads = self.options.writer_thread if self.options.writer_thread is not None else on_gpu
+        self._prefetch = self.options.prefetch if self.options.prefetch is not None else (8 if on_gpu else 0)
+        self._writer = _Writer(threads)
         self._bar = _progress(len(todo), self.options.progress, self.dataset)
         try:
             self._run_entries(todo)
@@ -578,6 +595,8 @@ class Runner:
 
     def _run_entries(self, todo: list[Any]) -> None:
         opts = self.options
+        if opts.by_size:
+            todo = sorted(todo, key=_audio_size)
         batch = max((getattr(self.extractors[i].config, "batch_size", 1) for i in range(len(self.extractors))), default=1)
         pool_size = opts.pool_size or 4 * batch
         pool_samples = int(opts.pool_seconds * SAMPLE_RATE)
@@ -627,11 +646,11 @@ class Runner:
             except (MediaError, OSError) as error:
                 return error
 
-        if self.options.prefetch == 0:
+        if self._prefetch == 0:
             for entry in todo:
                 yield entry, decode(entry)
             return
-        results: queue.Queue = queue.Queue(maxsize=self.options.prefetch)
+        results: queue.Queue = queue.Queue(maxsize=self._prefetch)
         stop = threading.Event()
 
         def produce() -> None:

@@ -119,7 +119,8 @@ def test_streamed_long_clips_equal_in_memory_and_windowing_is_close(dataset, spe
     windowed = {n: {**s, "window_s": 1.0, "context_s": 0.5, "batch_size": 2} for n, s in speech_settings.items()}
     speech = ["wav2vec2", "vad", "hubert"]
     outputs = ["wav2vec2", "vad", "vad-frames", "hubert"]
-    in_memory = run_extraction("clips", root, speech, tmp_path / "mem.zarr", settings=windowed, options=QUIET)
+    threaded = RunOptions(prefetch=3, writer_thread=True, progress=False)  # the GPU default, on CPU
+    in_memory = run_extraction("clips", root, speech, tmp_path / "mem.zarr", settings=windowed, options=threaded)
     streamed = run_extraction(
         "clips", root, speech, tmp_path / "stream.zarr", settings=windowed,
         options=RunOptions(stream_above_s=2.0, block_s=0.37, progress=False),
