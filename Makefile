@@ -16,6 +16,9 @@ $(BIN)/affect: pyproject.toml
 
 install: $(BIN)/affect  ## create .venv and install affectstore with its dev extras
 
+demo: $(BIN)/affect  ## the built-in default: generated clips -> eGeMAPS store -> trained classifier
+	$(BIN)/affect demo --out runs/demo
+
 test: $(BIN)/affect  ## run the test suite
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
