@@ -10,7 +10,9 @@ that layout goes through zarr (`fallback`), so the result never depends on the p
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -99,3 +101,21 @@ def read_raw_chunked(folder: Path, array: zarr.Array, dtype: np.dtype, dim: int)
             out[start:stop] = array.fill_value
     return out
 
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temp file and a rename, so readers see all of it or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder and everything below it; a missing folder is fine."""
+    shutil.rmtree(path, ignore_errors=True)

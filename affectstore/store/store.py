@@ -19,6 +19,7 @@ directory listing, not 15,000 metadata reads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -303,18 +304,25 @@ class FeatureStore:
                     f"A {kind} name must be non-empty, without '/', not starting with '.' or '__'. Got {name!r} instead."
                 )
         prov = complete_provenance(provenance)
-        dgroup = self._root.require_group(dataset)
-        if feature in dgroup:
-            existing = self.provenance(dataset, feature)
-            if existing["config_hash"] != prov["config_hash"]:
-                raise ConfigMismatchError(_mismatch_message(dataset, feature, existing, prov["config_hash"]))
-            return existing
-        fgroup = dgroup.require_group(feature)
-        for sub in ("videos", "done", "failed", "packed"):
-            fgroup.require_group(sub)
-        # Provenance last: a feature group without it is not a feature set yet.
-        fgroup.attrs[_META] = {"provenance": prov, "layout": _LAYOUT}
-        return prov
+        path = f"{dataset}/{feature}"
+        doc = self._get_json(f"{path}/zarr.json")
+        if doc is None:
+            # Several writers may start at once (SLURM array): every step is idempotent, and the
+            # feature group appears in one exclusive put that already holds its provenance.
+            empty = _group_doc({})
+            sync(self._backend.set_if_not_exists(f"{dataset}/zarr.json", empty))
+            for sub in ("videos", "done", "failed", "packed"):
+                sync(self._backend.set_if_not_exists(f"{path}/{sub}/zarr.json", empty))
+            meta = {_META: {"provenance": prov, "layout": _LAYOUT}}
+            sync(self._backend.set_if_not_exists(f"{path}/zarr.json", _group_doc(meta)))
+            doc = self._get_json(f"{path}/zarr.json")
+        meta = doc.get("attributes", {}).get(_META)
+        if meta is None:
+            raise StoreError(f"{path} in {self.location} is a Zarr group but not a feature set; pick another feature name.")
+        existing = meta["provenance"]
+        if existing["config_hash"] != prov["config_hash"]:
+            raise ConfigMismatchError(_mismatch_message(dataset, feature, existing, prov["config_hash"]))
+        return existing
 
     def delete_feature(self, dataset: str, feature: str) -> None:
         """Delete feature set `dataset/feature` with all its videos, marks, failures and packs."""
@@ -348,7 +356,11 @@ class FeatureStore:
         if prov["kind"] == "text":
             raise ArrayShapeError(f"{dataset}/{feature} is a text feature; write it with write_text().")
         values, times = _validate_frames(values, times, prov, f"{dataset}/{feature} video {video_id!r}")
-        sync(self._awrite_frames(f"{dataset}/{feature}", encode_id(video_id), video_id, values, times, config_hash))
+        base, key = f"{dataset}/{feature}", encode_id(video_id)
+        if isinstance(self._backend, LocalStore):
+            self._write_frames_local(base, key, video_id, values, times, config_hash)
+        else:
+            sync(self._awrite_frames(base, key, video_id, values, times, config_hash))
 
     def write_text(
         self,
@@ -404,14 +416,33 @@ class FeatureStore:
         if await b.exists(f"{base}/failed/{key}/zarr.json"):
             await b.delete_dir(f"{base}/failed/{key}")
 
-    async def _awrite_frames(
-        self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray, config_hash: str
-    ) -> None:
-        await self._abegin_video(base, key)
+    def _frame_docs(self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray) -> dict:
         prefix = f"{base}/videos/{key}"
         docs = {f"{prefix}/zarr.json": _group_doc({"id": video_id})}
         for name, data in (("values", values), ("times", times)):
             docs.update(_raw_array_docs(f"{prefix}/{name}", data))
+        return docs
+
+    def _write_frames_local(
+        self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray, config_hash: str
+    ) -> None:
+        """The same keys and bytes as `_awrite_frames`, written with plain file calls: 6x faster on a local disk."""
+        root = Path(self._backend.root)
+        if (root / base / "done" / key / "zarr.json").exists():
+            rawio.remove_tree(root / base / "packed")  # its copy of this video is about to be stale
+        rawio.remove_tree(root / base / "done" / key)  # the mark, or what a killed writer left of it
+        rawio.remove_tree(root / base / "videos" / key)
+        for k, buf in self._frame_docs(base, key, video_id, values, times).items():
+            rawio.write_atomic(root / k, buf.to_bytes())
+        mark = {"id": video_id, "config_hash": config_hash, "frames": len(times), "time": _now()}
+        rawio.write_atomic(root / base / "done" / key / "zarr.json", _group_doc(mark).to_bytes())
+        rawio.remove_tree(root / base / "failed" / key)
+
+    async def _awrite_frames(
+        self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray, config_hash: str
+    ) -> None:
+        await self._abegin_video(base, key)
+        docs = self._frame_docs(base, key, video_id, values, times)
         # Chunks and metadata of one video are independent keys: write them concurrently.
         await asyncio.gather(*(self._backend.set(k, v) for k, v in docs.items()))
         await self._afinish_video(base, key, video_id, config_hash, len(times))
@@ -429,7 +460,12 @@ class FeatureStore:
 
     # -------------------------------------------------------------- status
     def _done_keys(self, dataset: str, feature: str) -> list[str]:
-        return sorted(self._list(f"{dataset}/{feature}/done"))
+        keys = self._list(f"{dataset}/{feature}/done")
+        if isinstance(self._backend, LocalStore):
+            # A writer killed inside its mark's atomic write leaves the folder without zarr.json.
+            folder = Path(self._backend.root) / dataset / feature / "done"
+            keys = [k for k in keys if (folder / k / "zarr.json").is_file()]
+        return sorted(keys)
 
     def _key_ids(self, dataset: str, feature: str, keys: list[str], folder: str) -> list[str]:
         ids = []
@@ -583,8 +619,10 @@ class FeatureStore:
         keys_arr = group.create_array("keys", shape=(len(done),), chunks=(max(len(done), 1),), dtype=str, compressors=None)
         keys_arr[:] = np.array(done, dtype=object)
         group.attrs.update({"complete": True, "n_videos": len(done), "rows_per_chunk": rows, "created": _now()})
-        for other in self._list(f"{dataset}/{feature}/packed"):
-            if other != name:
+        # Drop finished packs of an older complete set only: a pack still being built by another
+        # process, or one of the same set that a reader may hold, is left alone.
+        for other, attrs in self.packs(dataset, feature).items():
+            if other != name and attrs.get("complete") and not other.startswith(_fingerprint(done)):
                 self._delete_dir(f"{dataset}/{feature}/packed/{other}")
         return group
 
@@ -700,19 +738,25 @@ def _group_doc(attributes: dict) -> cpu.Buffer:
     return cpu.Buffer.from_bytes(json.dumps(doc).encode("utf-8"))
 
 
-def _raw_array_docs(path: str, data: np.ndarray) -> dict[str, cpu.Buffer]:
-    """Metadata and the one chunk of an uncompressed single-chunk array, as Zarr itself writes them."""
+@functools.lru_cache(maxsize=256)
+def _array_metadata(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """zarr.json of an uncompressed single-chunk array, made by Zarr itself (cached: the same shapes recur)."""
     meta = ArrayV3Metadata(
-        shape=data.shape,
-        data_type=get_data_type_from_native_dtype(data.dtype),
-        chunk_grid=RegularChunkGrid(chunk_shape=tuple(max(n, 1) for n in data.shape)),
+        shape=shape,
+        data_type=get_data_type_from_native_dtype(dtype),
+        chunk_grid=RegularChunkGrid(chunk_shape=tuple(max(n, 1) for n in shape)),
         chunk_key_encoding=DefaultChunkKeyEncoding(separator="/"),
         fill_value=0,
         codecs=(BytesCodec(endian="little"),),
         attributes={},
         dimension_names=None,
     )
-    docs = {f"{path}/{k}": v for k, v in meta.to_buffer_dict(default_buffer_prototype()).items()}
+    return meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+
+
+def _raw_array_docs(path: str, data: np.ndarray) -> dict[str, cpu.Buffer]:
+    """Metadata and the one chunk of an uncompressed single-chunk array, as Zarr itself writes them."""
+    docs = {f"{path}/zarr.json": cpu.Buffer.from_bytes(_array_metadata(data.shape, data.dtype))}
     if data.size:
         chunk = "/".join(["c"] + ["0"] * data.ndim)
         docs[f"{path}/{chunk}"] = cpu.Buffer.from_bytes(np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes())

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import zarr
 
+from affectstore.store import rawio
 from affectstore.store import (
     ArrayShapeError,
     ConfigMismatchError,
@@ -101,10 +102,14 @@ def test_unmarked_video_is_invisible(store: FeatureStore, monkeypatch: pytest.Mo
     store.create_feature("ds", "feat", _prov(2))
     store.write_video("ds", "feat", "good", np.ones((2, 2)), [0, 1], config_hash="h1")
 
-    async def killed(*args, **kwargs):
-        raise RuntimeError("killed before the mark")
+    real_write = rawio.write_atomic
 
-    monkeypatch.setattr(store, "_afinish_video", killed)
+    def killed_at_the_mark(path, data):
+        if "done" in Path(path).parts:
+            raise RuntimeError("killed before the mark")
+        real_write(path, data)
+
+    monkeypatch.setattr(rawio, "write_atomic", killed_at_the_mark)
     with pytest.raises(RuntimeError, match="killed"):
         store.write_video("ds", "feat", "half", np.ones((4, 2)), [0, 1, 2, 3], config_hash="h1")
     monkeypatch.undo()
@@ -279,3 +284,39 @@ def test_delete_feature(store: FeatureStore) -> None:
     store.create_feature("ds", "feat", _prov(2, config_hash="new"))  # a fresh config can now take the name
     shutil.rmtree(Path(store.location) / "ds" / "keep")
     assert store.features("ds") == ["feat"]
+
+
+def test_mark_cut_short_by_a_kill_does_not_count(store: FeatureStore, tmp_path: Path) -> None:
+    store.create_feature("ds", "feat", _prov(2))
+    store.write_video("ds", "feat", "good", np.ones((2, 2)), [0, 1], config_hash="h1")
+    # SIGKILL between the mark folder's mkdir and its atomic rename leaves this behind.
+    half = tmp_path / "s.zarr" / "ds" / "feat" / "done" / encode_id("cut")
+    half.mkdir()
+    (half / "zarr.json.1234abcd.partial").write_text('{"zarr_format"')
+    assert store.completed("ds", "feat") == ["good"]
+    assert store.load_feature("ds", "feat").ids == ["good"]
+    assert not store.is_done("ds", "feat", "cut", "h1")
+    store.write_video("ds", "feat", "cut", np.zeros((1, 2)), [0], config_hash="h1")
+    assert store.completed("ds", "feat") == ["cut", "good"]
+    assert not list(half.glob("*.partial"))
+
+
+def test_local_writes_match_zarrs_own(tmp_path: Path) -> None:
+    """The local fast path writes exactly the keys and bytes the generic zarr path writes."""
+    local = FeatureStore.open(tmp_path / "a.zarr", mode="a")
+    generic = FeatureStore.open(f"file://{tmp_path / 'b.zarr'}", mode="a")
+    generic._backend = zarr.storage.FsspecStore.from_url(
+        f"file://{tmp_path / 'b.zarr'}", storage_options={"auto_mkdir": True}
+    )  # force the async path
+    for st in (local, generic):
+        st.create_feature("ds", "feat", _prov(3, "float32"))
+        st.write_video("ds", "feat", "a/b", np.arange(6).reshape(2, 3), [0.0, 0.5], config_hash="h1")
+        st.write_video("ds", "feat", "empty", np.zeros((0, 3)), [], config_hash="h1")
+    for name in ("a%2Fb", "empty"):
+        for rel in ("zarr.json", "values/zarr.json", "times/zarr.json"):
+            a = (tmp_path / "a.zarr" / "ds/feat/videos" / name / rel).read_bytes()
+            b = (tmp_path / "b.zarr" / "ds/feat/videos" / name / rel).read_bytes()
+            assert a == b
+    a = (tmp_path / "a.zarr/ds/feat/videos/a%2Fb/values/c/0/0").read_bytes()
+    assert a == (tmp_path / "b.zarr/ds/feat/videos/a%2Fb/values/c/0/0").read_bytes()
+    assert generic.completed("ds", "feat") == local.completed("ds", "feat") == ["a/b", "empty"]
