@@ -5,7 +5,7 @@ and the store. Layout::
     dataset = "clips"                       # adapter: emi, bah, affwild2, clips
     root = "../shared/data/ravdess-dev"     # default root; DATA_ROOT or the command line wins
     store = "runs/ravdess-dev.zarr"
-    name = "ravdess-dev"                    # dataset group in the store (default: dataset)
+    name = "ravdess"                        # dataset group in the store (default: the dataset adapter name)
     split = "train"                         # optional: one split only
 
     [dataset_options]                       # keyword options of the adapter

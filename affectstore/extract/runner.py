@@ -493,25 +493,8 @@ class Runner:
             return []
 
     def _complete(self, feature: str) -> set[str]:
-        """Ids with a completion mark: ``completed()``, minus marks a killed writer left half-written.
-
-        ``FeatureStore.completed`` lists the folders under ``done/``; on a local store a writer
-        killed while writing a mark leaves the folder without its ``zarr.json`` (LocalStore
-        writes a temporary file, then renames it), which ``completed`` still lists and
-        ``read_video`` refuses. Those videos are extracted again. Object stores write a mark
-        in one put, so they need no check.
-        """
-        from affectstore.store import decode_key
-
-        ids = set(self.store.completed(self.dataset, feature))
-        folder = Path(self.store.location) / self.dataset / feature / "done"
-        if folder.is_dir():
-            for entry in os.scandir(folder):
-                if entry.is_dir() and not os.path.isfile(os.path.join(entry.path, "zarr.json")):
-                    video_id = decode_key(entry.name)
-                    logger.info("%s/%s: %r has a half-written completion mark; extracting it again", self.dataset, feature, video_id or entry.name)
-                    ids.discard(video_id)
-        return ids
+        """Ids with a completion mark (the store ignores marks a killed writer left half-written)."""
+        return set(self.store.completed(self.dataset, feature))
 
     def plan(self) -> tuple[list[Any], dict[str, dict[int, list[str]]], RunSummary]:
         """Entries to process and, per video, extractor index -> outputs still to write."""
