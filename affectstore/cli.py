@@ -127,8 +127,7 @@ def data_check(
     try:
         report = check_dataset(dataset, root, probe_media=probe, **parse_options(option))
     except (DatasetError, ValueError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(exc) from None
     typer.echo(report.text())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -166,8 +165,7 @@ def extract(
             batch_size=batch_size, progress=progress, pack=pack,
         )
     except (ExtractorError, DatasetError, StoreError, ValueError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(exc) from None
     typer.echo(summary.text())
     raise typer.Exit(1 if summary.failed else 0)
 
@@ -187,16 +185,16 @@ def train(
 ) -> None:
     """Train a task from a feature store; writes metrics, predictions, model, report (and the submission)."""
     from affectstore.datasets.base import DatasetError
+    from affectstore.datasets.check import parse_options
     from affectstore.store import StoreError
     from affectstore.train.run import train_task
 
     try:
-        overrides = {"adapter": _key_values(option)} if option else None
+        overrides = {"adapter": parse_options(option)} if option else None
         result = train_task(task, store, features=features, recipe=recipe, out=out, cv=cv, data_root=data_root,
                             store_dataset=store_dataset, overrides=overrides)
     except (DatasetError, StoreError, ValueError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(exc) from None
     for key, m in result.metrics["results"].items():
         head = m.get("out_of_fold") or m["report"]
         where = "out-of-fold" if "out_of_fold" in m else "report items"
@@ -221,21 +219,10 @@ def predict(
     try:
         result = predict_run(run, store, split=split, data_root=data_root, out=out)
     except (DatasetError, StoreError, ValueError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(exc) from None
     for path in result.files:
         typer.echo(f"Wrote {path}")
 
-
-def _key_values(items: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a malformed item is an error naming it."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"Option {item!r} must look like key=value (e.g. group_column=actor).")
-        out[key.strip()] = value.strip()
-    return out
 
 
 # --- affect demo: the built-in default ------------------------------------------------------

@@ -68,7 +68,7 @@ def test_cli_bad_task_and_bad_option(clips, tmp_path):
     assert "Unknown task 'emo'. Valid tasks: emi, bah, expr, va, clips." in r.output
     r = runner.invoke(app, ["train", "clips", "--store", str(base / "store.zarr"), "--features", "egemaps",
                             "--data-root", str(built.root), "-o", "group_column"])
-    assert r.exit_code == 2 and "'group_column' must look like key=value" in r.output
+    assert r.exit_code == 2 and "must look like key=value. Got 'group_column' instead" in r.output
     r = runner.invoke(app, ["train", "clips", "--store", str(base / "store.zarr"), "--features", "egemaps",
                             "--data-root", str(built.root), "--cv", "1"])
     assert r.exit_code == 2 and "cv must be 0 (no cross-validation) or an int >= 2. Got 1" in r.output
