@@ -432,8 +432,15 @@ class FeatureStore:
             rawio.remove_tree(root / base / "packed")  # its copy of this video is about to be stale
         rawio.remove_tree(root / base / "done" / key)  # the mark, or what a killed writer left of it
         rawio.remove_tree(root / base / "videos" / key)
+        # No temp-and-rename for the arrays: nothing reads them before the mark exists, and
+        # the mark below is written atomically, last.
+        made: set[Path] = set()
         for k, buf in self._frame_docs(base, key, video_id, values, times).items():
-            rawio.write_atomic(root / k, buf.to_bytes())
+            path = root / k
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            path.write_bytes(buf.to_bytes())
         mark = {"id": video_id, "config_hash": config_hash, "frames": len(times), "time": _now()}
         rawio.write_atomic(root / base / "done" / key / "zarr.json", _group_doc(mark).to_bytes())
         rawio.remove_tree(root / base / "failed" / key)
