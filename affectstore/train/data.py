@@ -176,11 +176,16 @@ class FrameData:
         return int(self.offsets[-1])
 
 
-def label_frames(adapter, video_id: str, labelled: bool):
+def label_frames(adapter, video_id: str, labelled: bool, first_frame: int | None = None):
     """(frames, times, values (F, K) or None, valid) of one video.
 
     Labelled splits use the adapter's frame labels; unlabelled ones (test) list the
-    frames that have a face crop, which is what the challenges ask predictions for.
+    frames that have a face crop. With ``first_frame`` (Aff-Wild2: 1) they list every
+    frame from ``first_frame`` to the last crop instead, frames without a crop
+    included: the challenge wants a prediction for those too (they are not covered
+    by face features, so their predictions are interpolated from neighbours). Times
+    of the added frames follow the crops' own frame -> time mapping, which is linear.
+    Frames after the last crop cannot be listed without the video's frame count.
     """
     if labelled:
         fl = adapter.frame_labels(video_id)
@@ -191,7 +196,17 @@ def label_frames(adapter, video_id: str, labelled: bool):
             f"Video {video_id!r} has neither frame labels nor face crops, so there are no frames to predict. "
             "Check its face-crop folder in the dataset root."
         )
-    return crops.frames, crops.times, None, np.ones(len(crops.frames), dtype=bool)
+    frames = np.asarray(crops.frames, dtype=np.int64)
+    times = np.asarray(crops.times, dtype=np.float64)
+    if first_frame is not None and len(frames) >= 2 and frames[-1] > frames[0]:
+        step = (times[-1] - times[0]) / float(frames[-1] - frames[0])  # seconds per frame
+        start = min(int(first_frame), int(frames[0]))
+        every = np.arange(start, frames[-1] + 1, dtype=np.int64)
+        if len(every) > len(frames):
+            logger.debug("%s: %d frames without a face crop added to the frames to predict.",
+                         video_id, len(every) - len(frames))
+        frames, times = every, times[0] + (every - frames[0]) * step
+    return frames, times, None, np.ones(len(frames), dtype=bool)
 
 
 def _dedupe(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,9 +238,10 @@ def load_frame_data(
     video_ids: Sequence[str],
     labelled: bool = True,
     align: str = "interp1d",
+    first_frame: int | None = None,
 ) -> FrameData:
-    """Label frames of ``video_ids`` with every feature aligned onto them."""
-    parts = [label_frames(adapter, v, labelled) for v in video_ids]
+    """Label frames of ``video_ids`` with every feature aligned onto them (``first_frame``: see `label_frames`)."""
+    parts = [label_frames(adapter, v, labelled, first_frame) for v in video_ids]
     lengths = np.array([len(p[0]) for p in parts], dtype=np.int64)
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

@@ -178,7 +178,10 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     frame_infos = {f: infos[f] for f in model_feats}
     if ov is not None:
         frame_infos[ov["feature"]] = infos[ov["feature"]]
-    fd = load_frame_data(store, dataset, adapter, frame_infos, ids, labelled=labelled, align=recipe["align"]["method"])
+    # Aff-Wild2 test videos: predict every frame from 1, those without a face crop included.
+    first_frame = 1 if spec.dataset == "affwild2" else None
+    fd = load_frame_data(store, dataset, adapter, frame_infos, ids, labelled=labelled, align=recipe["align"]["method"],
+                         first_frame=first_frame)
     y = None
     valid = np.zeros(len(fd), dtype=bool)
     if labelled:

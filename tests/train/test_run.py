@@ -307,3 +307,31 @@ def test_grouped_split_keeps_groups_apart():
     assert 0.3 <= len(b) / 20 <= 0.6
     with pytest.raises(TrainError, match="1 group"):
         grouped_split(ids[:3], {v: "same" for v in ids}, 0.5, seed=0)
+
+
+def test_unlabelled_affwild2_frames_include_those_without_a_crop(affwild2):
+    """Test videos list the frames to predict from their crops; frames with no crop must be predicted too."""
+    from affectstore.datasets import get_adapter
+    from affectstore.train.data import feature_infos
+    from affectstore.train.recipe import load_recipe
+    from affectstore.train.run import build_batch
+    from affectstore.train.tasks import get_task
+
+    built, store = affwild2
+    st = FeatureStore.open(store, mode="r")
+    adapter = get_adapter("affwild2", built.root, task="expr")
+    rec = load_recipe(None)
+    rec["features"] = ["mobilevit"]
+    infos = feature_infos(st, "affwild2", ["mobilevit"])
+    val = built.splits["val"]
+    batch = build_batch(st, "affwild2", adapter, get_task("expr"), rec, infos, val, labelled=False)
+    n_inside = 0
+    for v in val:
+        rows = batch.groups == v
+        crops = adapter.face_crops(v)
+        inside = [f for f in built.missing_crops[v] if f < crops.frames[-1]]
+        n_inside += len(inside)
+        np.testing.assert_array_equal(batch.frames[rows], np.arange(1, crops.frames[-1] + 1))
+        cov = batch.covered["mobilevit"][rows]
+        assert cov.sum() == len(crops) and not cov[np.asarray(inside, dtype=int) - 1].any()
+    assert n_inside > 0  # the fixture misses crops before the last one
