@@ -335,3 +335,16 @@ def test_unlabelled_affwild2_frames_include_those_without_a_crop(affwild2):
         cov = batch.covered["mobilevit"][rows]
         assert cov.sum() == len(crops) and not cov[np.asarray(inside, dtype=int) - 1].any()
     assert n_inside > 0  # the fixture misses crops before the last one
+
+
+def test_emi_recipe_is_the_seed_configuration():
+    """train/emi.toml: STAT on the face logits, mean on the rest, MLP 64 + sigmoid, weighted Pearson, per-class blend."""
+    from affectstore.train.recipe import load_recipe, validate_recipe
+
+    rec = validate_recipe(load_recipe(RECIPES / "emi.toml"))
+    stat = [f for f in rec["features"] if rec["pooling"].get(f, rec["pooling"]["default"]) == "stat"]
+    assert stat == ["mobilevit-logits"]  # the face model's logits, not its embeddings
+    assert rec["pooling"]["default"] == "mean" and set(rec["pooling"]) <= {"default", *rec["features"]}
+    p = rec["params"]
+    assert (p["hidden_sizes"], p["head"], p["loss"], p["output_weights"]) == ([64], "sigmoid", "pearson", [1, 8, 4, 2, 8, 8])
+    assert rec["fusion"] == "late" and rec["blend"]["per_output"] and rec["blend"]["weights"] is None
