@@ -705,11 +705,15 @@ def get_extractor_class(name: str) -> type[Extractor]:
         raise UnknownExtractorError(_unknown_message(name)) from None
 
 
-def create_extractor(name: str, config: ExtractorConfig | Mapping[str, Any] | None = None, **overrides: Any) -> Extractor:
+def create_extractor(
+    name: str, config: ExtractorConfig | Mapping[str, Any] | None = None, /, **overrides: Any
+) -> Extractor:
     """Instantiate the extractor registered under ``name`` (model not loaded yet).
 
     ``config`` is its config dataclass or a mapping of settings (as in a recipe);
     keyword overrides win over both, e.g. ``create_extractor("hubert", device="cuda")``.
+    ``name`` and ``config`` are positional-only, so every config field, including the
+    feature-set ``name``, can be given as a keyword: ``create_extractor("wav2vec2", name="w2v-l6", layer=6)``.
     """
     cls = get_extractor_class(name)
     if config is None:

@@ -628,6 +628,10 @@ class Runner:
                 return decode_audio(entry.audio, spill_above, self.options.block_s, self.options.spill_dir)
             except (MediaError, OSError) as error:
                 return error
+            except Exception as error:  # noqa: BLE001 - any decode error is this video's; raised on the
+                # prefetch thread it would end the thread and leave the run waiting forever
+                logger.warning("unexpected error decoding %s", entry.id, exc_info=True)
+                return error
 
         if self._prefetch == 0:
             for entry in todo:

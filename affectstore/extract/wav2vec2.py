@@ -13,7 +13,9 @@ attention with the padded keys masked out; windows start on a frame boundary so 
 computed frame covers exactly the samples it covers in the whole clip. Checkpoints with
 ``feat_extract_norm="group"`` (e.g. ``facebook/wav2vec2-base``) normalise the first
 convolution over the whole input, so padding would change them: those are only batched
-with inputs of equal length, as transformers' documentation advises.
+with inputs of equal length (in samples), as transformers' documentation advises, and a
+clip's last segment runs to the clip's last sample, so the few trailing samples that make
+no frame still count in that normalisation as they do when the model sees the whole clip.
 """
 
 from __future__ import annotations
@@ -389,14 +391,30 @@ class SpeechEncoderExtractor(AudioExtractor):
             hidden = self._encoder(values, attention_mask=mask).last_hidden_state
         return [hidden[row, : self._geometry.n_frames(n)] for row, n in enumerate(lengths)]
 
-    def _batches(self, segments: Sequence[Segment]) -> Iterator[Sequence[Segment]]:
-        """Batches of segments in the given order; group-norm models only batch equal lengths."""
+    def _input_range(self, segment: Segment, n_samples: int) -> tuple[int, int]:
+        """Samples [start, stop) fed for a segment of a clip (or buffer) of ``n_samples`` samples.
+
+        A segment ends with its last frame's receptive field, except the clip's last one,
+        which runs to the clip end: the trailing samples (fewer than one stride) make no frame
+        of their own, but a group-norm front end normalises over every input sample, so the
+        whole clip must go in for its numbers to equal the model's on the whole clip.
+        """
+        start, stop = segment.sample_range(self._geometry)
+        return start, (n_samples if segment.last else stop)
+
+    def _batches(self, segments: Sequence[Segment], arrays: Sequence[np.ndarray]) -> Iterator[Sequence[Segment]]:
+        """Batches of segments in the given order; group-norm models only batch inputs of equal length."""
         if self._mask:
             yield from batched(segments, self.config.batch_size)
             return
+
+        def length(segment: Segment) -> int:
+            start, stop = self._input_range(segment, len(arrays[segment.clip]))
+            return stop - start
+
         run: list[Segment] = []
         for segment in segments:
-            if run and (segment.stop - segment.start != run[0].stop - run[0].start or len(run) == self.config.batch_size):
+            if run and (length(segment) != length(run[0]) or len(run) == self.config.batch_size):
                 yield run
                 run = []
             run.append(segment)
@@ -405,9 +423,11 @@ class SpeechEncoderExtractor(AudioExtractor):
 
     def _run(self, segments: Sequence[Segment], arrays: Sequence[np.ndarray]) -> Iterator[tuple[Segment, dict[str, np.ndarray], Any]]:
         """Forward segments batch by batch; yield each with its kept frame outputs and hidden-state sum."""
-        stride, field = self._geometry.stride, self._geometry.receptive_field
-        for group in self._batches(segments):
-            inputs = [arrays[s.clip][s.start * stride : (s.stop - 1) * stride + field] for s in group]
+        for group in self._batches(segments, arrays):
+            inputs = []
+            for s in group:
+                start, stop = self._input_range(s, len(arrays[s.clip]))
+                inputs.append(arrays[s.clip][start:stop])
             hidden = self._forward(inputs)
             for segment, h in zip(group, hidden, strict=True):
                 kept = h[segment.keep_start - segment.start : segment.keep_stop - segment.start]
@@ -444,8 +464,13 @@ class SpeechEncoderExtractor(AudioExtractor):
             for clip, array in enumerate(arrays)
             for s in plan_segments(clip, len(array), self._geometry, self._window_frames, self._context_frames)
         ]
-        # Longest first: the first batch shows at once whether memory suffices.
-        segments.sort(key=lambda s: (-(s.stop - s.start), s.clip, s.start))
+        # Longest first: the first batch shows at once whether memory suffices. Sorting by input
+        # samples (not frames) puts the equal-length inputs a group-norm model batches side by side.
+        def input_length(s: Segment) -> int:
+            start, stop = self._input_range(s, len(arrays[s.clip]))
+            return stop - start
+
+        segments.sort(key=lambda s: (-input_length(s), s.clip, s.start))
         frame_parts: list[dict[int, dict[str, np.ndarray]]] = [{} for _ in arrays]
         sums: list[list[Any]] = [[] for _ in arrays]
         for segment, outputs, total in self._run(segments, arrays):
@@ -541,7 +566,8 @@ class _SpeechStream(AudioStream):
 
     def _drain(self, final: bool) -> dict[str, Features]:
         ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
-        while self._todo and self._todo[0].sample_range(self._geometry)[1] <= self.received:
+        # A segment is ready once its input has arrived; the last one's input runs to the clip end.
+        while self._todo and ex._input_range(self._todo[0], self.stats.n_samples)[1] <= self.received:
             self._ready.append(self._todo.popleft())
         parts: dict[str, list[Features]] = {}
         size = ex.config.batch_size
@@ -571,7 +597,10 @@ class _SpeechStream(AudioStream):
 class Wav2Vec2ExtractorConfig(SpeechEncoderConfig):
     """wav2vec2 settings. ``layer``: None or -1 for the last hidden state; k >= 1 for the output of
     transformer layer k; 0 for the input of the first transformer layer (as transformers'
-    ``hidden_states[k]``). Negative values count from the end like Python indices."""
+    ``hidden_states[k]``). Negative values count from the end like Python indices. The last
+    layer (None, -1 or k = num_hidden_layers) is always ``last_hidden_state``, which for
+    stable-layer-norm checkpoints (large, robust) includes the encoder's final layer norm, as
+    ``hidden_states[-1]`` did in transformers 4 (transformers 5 records it without that norm)."""
 
     model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
     layer: int | None = None

@@ -231,3 +231,12 @@ def test_library_versions_names_the_packages():
     versions = base.library_versions("torch", "surely-not-installed-xyz")
     assert versions["numpy"] == np.__version__ and versions["surely-not-installed-xyz"] is None
     assert versions["torch"].startswith("2.")
+
+
+def test_create_extractor_takes_the_name_setting_as_a_keyword():
+    """``name`` is both the registry key and a config field; the keyword must reach the config."""
+    extractor = ax.create_extractor("wav2vec2", name="w2v-l6", layer=6)
+    assert extractor.config.name == "w2v-l6" and extractor.config.layer == 6
+    assert extractor.output_names == ("w2v-l6",)
+    assert ax.create_extractor("vad", {"batch_size": 2}, name="speech").output_names == ("speech", "speech-frames")
+    assert ax.create_extractor("egemaps", ax.EgemapsExtractorConfig(), name="gemaps").output_names == ("gemaps", "gemaps-lld")

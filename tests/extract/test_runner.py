@@ -302,3 +302,41 @@ def test_parse_shard_and_settings():
     }
     with pytest.raises(ExtractionError, match="FEATURE.SETTING=VALUE.*Got 'layer=6'"):
         parse_settings(["layer=6"])
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_unexpected_decode_error_is_recorded_and_the_run_goes_on(dataset, tmp_path, monkeypatch, prefetch):
+    """An error other than MediaError while decoding one video fails that video only; on the
+    prefetch thread it must not end the thread and leave the run waiting forever."""
+    import threading
+
+    from affectstore.extract import runner as runner_module
+
+    root, ids = dataset
+    original = runner_module.decode_audio
+
+    def decode_audio(path, *args, **kwargs):
+        if str(path).endswith(ids[2]):
+            raise RuntimeError("decoder blew up")
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "decode_audio", decode_audio)
+    outcome = {}
+
+    def target():
+        try:
+            outcome["summary"] = run_extraction(
+                "clips", root, ["egemaps"], tmp_path / "s.zarr", options=RunOptions(prefetch=prefetch, progress=False)
+            )
+        except BaseException as error:  # noqa: BLE001 - reported below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the run hung after a decode error"
+    assert "error" not in outcome, outcome.get("error")
+    summary = outcome["summary"]
+    assert (summary.done, summary.failed) == (len(ids) - 1, 1)
+    (failure,) = {f for f in summary.failures if f.feature == "egemaps"}
+    assert (failure.video_id, failure.stage, failure.reason) == (ids[2], "decode", "RuntimeError: decoder blew up")

@@ -283,3 +283,27 @@ def test_hub_id_loads_from_the_cache_and_records_the_commit(checkpoints, tmp_pat
     np.testing.assert_allclose(extractor.extract(CLIPS[0])["vad"].values, from_folder.extract(CLIPS[0])["vad"].values, atol=1e-6)
     # the cache location does not change the output, so not the hash either
     assert extractor.config_hash == ax.create_extractor("vad", model="someone/tiny-vad").config_hash
+
+
+def test_group_norm_model_equals_transformers_on_the_whole_clip(checkpoints):
+    """A group-norm front end (wav2vec2-base, hubert-base) normalises over every input sample,
+    the trailing ones that make no frame included: they must be fed, alone and in a batch with
+    a clip of the same frame count but another sample count."""
+    transformers = pytest.importorskip("transformers")
+    folder = checkpoints["wav2vec2-group"]
+    reference_model = transformers.Wav2Vec2Model.from_pretrained(str(folder)).eval()
+    clips = [speechlike(16_000, 11), speechlike(16_040, 12), speechlike(16_079, 13)]  # 49 frames each
+    extractor = ax.create_extractor("wav2vec2", model=str(folder), batch_size=3).load()
+    assert {len(f) for f in (extractor.extract(c)["wav2vec2"] for c in clips)} == {49}
+    batch = extractor.extract_batch(clips)
+    for clip, together in zip(clips, batch, strict=True):
+        with torch.no_grad():
+            expected = reference_model(torch.from_numpy(clip)[None]).last_hidden_state[0].numpy()
+        np.testing.assert_allclose(extractor.extract(clip)["wav2vec2"].values, expected, atol=1e-4)
+        np.testing.assert_allclose(together["wav2vec2"].values, expected, atol=1e-4)
+    # the streamed path feeds the same samples
+    clip = clips[2]
+    stream = extractor.open_stream(ax.base.WaveStats.of(clip))
+    parts = [stream.push(clip[:10_000]), stream.push(clip[10_000:15_900]), stream.push(clip[15_900:]), stream.close()]
+    streamed = ax.Features.concatenate([p["wav2vec2"] for p in parts if "wav2vec2" in p])
+    np.testing.assert_allclose(streamed.values, batch[2]["wav2vec2"].values, atol=1e-5)
