@@ -65,6 +65,19 @@ class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
 _Loader.add_constructor("tag:yaml.org,2002:python/tuple", lambda loader, node: loader.construct_sequence(node, deep=True))
 
 
+def _load_yaml_mapping(path: Path, expected: str) -> dict:
+    """Parse `path` with the safe loader; a syntax error or a non-mapping names the file (and line)."""
+    with path.open("rb") as f:
+        try:
+            data = yaml.load(f, Loader=_Loader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise DatasetError(f"not valid YAML ({getattr(exc, 'problem', exc)})", path, mark.line + 1 if mark else None) from exc
+    if not isinstance(data, dict):
+        raise DatasetError(f"expected {expected}, got {type(data).__name__}", path)
+    return data
+
+
 @register_adapter("bah")
 class BahAdapter(DatasetAdapter):
     """BAH. Splits from ``default-split/*.txt`` or ``split/*.txt`` (file stem = split name); a
@@ -179,14 +192,7 @@ class BahAdapter(DatasetAdapter):
             if not path.is_file():
                 self._annotation = {}
                 return self._annotation
-            with path.open("rb") as f:
-                try:
-                    data = yaml.load(f, Loader=_Loader)
-                except yaml.YAMLError as exc:
-                    mark = getattr(exc, "problem_mark", None)
-                    raise DatasetError(f"not valid YAML ({getattr(exc, 'problem', exc)})", path, mark.line + 1 if mark else None) from exc
-            if not isinstance(data, dict):
-                raise DatasetError(f"expected a mapping 'video path -> annotations', got {type(data).__name__}", path)
+            data = _load_yaml_mapping(path, "a mapping 'video path -> annotations'")
             self._annotation = {self._normalise_id(str(k)): v for k, v in data.items()}
         return self._annotation
 
@@ -267,14 +273,7 @@ class BahAdapter(DatasetAdapter):
         from its header (its own start where the video is missing or unreadable).
         """
         path = self.transcript_path(video_id)
-        with path.open("rb") as f:
-            try:
-                data = yaml.load(f, Loader=_Loader)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                raise DatasetError(f"not valid YAML ({getattr(exc, 'problem', exc)})", path, mark.line + 1 if mark else None) from exc
-        if not isinstance(data, dict):
-            raise DatasetError(f"expected a mapping with 'text' and 'chunks', got {type(data).__name__}", path)
+        data = _load_yaml_mapping(path, "a mapping with 'text' and 'chunks'")
         chunks = data.get("chunks")
         if not chunks:
             text = str(data.get("text") or "").strip()
