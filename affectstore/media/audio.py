@@ -1,8 +1,11 @@
 """Audio decoding to mono float32 at a fixed rate (16 kHz by default), whole or in windows.
 
 Any container FFmpeg reads (mp4, mp3, flv, wav, flac, m4a, ...) works. Rate and sample
-format conversion use PyAV's `av.AudioResampler` (libswresample). Channels are then
-averaged in numpy: libswresample's stereo-to-mono matrix sums channels at -3 dB
+format conversion use PyAV's `av.AudioResampler` (libswresample) to packed (interleaved)
+float32: PyAV's planar frames expose more planes than FFmpeg's eight fixed data pointers
+hold, so reading a planar frame of more than 8 channels (an 8- or 16-channel WAV after
+resampling) segfaults; a packed frame is one buffer whatever the channel count.
+Channels are then averaged in numpy: libswresample's stereo-to-mono matrix sums channels at -3 dB
 (0.707 * (L + R)), which makes correlated stereo louder than either channel and can
 exceed [-1, 1]; the plain mean is what librosa and torchaudio users get, and what the
 speech models were trained on.
@@ -126,7 +129,7 @@ def _decode_resampled(path: str | Path, sample_rate: int) -> Iterator[np.ndarray
                 # fresh resampler after draining the old one.
                 if resampler is not None:
                     yield from _drain(resampler, None)
-                resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sample_rate)
+                resampler = av.AudioResampler(format="flt", layout=frame.layout, rate=sample_rate)
                 setup = key
             yield from _drain(resampler, frame)
         if resampler is not None:
@@ -135,8 +138,9 @@ def _decode_resampled(path: str | Path, sample_rate: int) -> Iterator[np.ndarray
 
 def _drain(resampler: av.AudioResampler, frame: av.AudioFrame | None) -> Iterator[np.ndarray]:
     for out in resampler.resample(frame):
-        planes = out.to_ndarray()  # (channels, samples), float32 planar
-        mono = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0, dtype=np.float32)
+        channels = len(out.layout.channels)
+        samples = out.to_ndarray().reshape(-1, channels)  # packed: (1, samples * channels), interleaved
+        mono = samples[:, 0] if channels == 1 else samples.mean(axis=1, dtype=np.float32)
         if mono.size:
             yield np.ascontiguousarray(mono, dtype=np.float32)
 
