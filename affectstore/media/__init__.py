@@ -15,9 +15,12 @@ from affectstore.media.audio import (
 )
 from affectstore.media.errors import (
     CorruptMediaError,
+    DecoderCrashError,
     EmptyMediaError,
     MediaError,
+    MediaPermissionError,
     NoAudioStreamError,
+    NotAFileError,
     NoVideoStreamError,
     UnsupportedMediaError,
 )
@@ -45,11 +48,14 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "CorruptMediaError",
+    "DecoderCrashError",
     "EmptyMediaError",
     "MediaError",
     "MediaInfo",
+    "MediaPermissionError",
     "MissingMediaError",
     "NoAudioStreamError",
+    "NotAFileError",
     "NoVideoStreamError",
     "UnsupportedMediaError",
     "VideoFrames",

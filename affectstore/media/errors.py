@@ -53,6 +53,38 @@ class NoVideoStreamError(MediaError):
     hint = "This file has no video track: use the video file, or skip frame extractors for it."
 
 
+class NotAFileError(MediaError):
+    """The path exists but is not a regular file: a directory, a symlink loop, a device or a pipe."""
+
+    hint = "Point the dataset at the media file itself (fix the path in the label file, or the link)."
+
+
+class MediaPermissionError(MediaError, PermissionError):
+    """The file exists but this user may not read it."""
+
+    hint = "Make it readable (e.g. `chmod a+r FILE`, or fix the owner), or run as a user who may read it."
+
+
+class DecoderCrashError(MediaError):
+    """The isolated decoder process died (a native crash in FFmpeg or PyAV) or hung on this file.
+
+    ``signal`` is the name of the signal that ended the worker (e.g. "SIGSEGV"), None
+    when it exited with a code or was stopped for making no progress.
+    """
+
+    hint = (
+        "The file crashes the native decoder: re-encode it (e.g. `ffmpeg -i FILE -ac 1 -ar 16000 fixed.wav`) "
+        "and point the dataset at the copy; the other files are not affected."
+    )
+
+    def __init__(self, path: str | Path, cause: str, hint: str | None = None, signal: str | None = None) -> None:
+        self.signal = signal
+        super().__init__(path, cause, hint)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.cause, self.hint, self.signal))
+
+
 class UnsupportedMediaError(MediaError):
     """The file's extension is not a supported media type, or its content is not media."""
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +17,9 @@ from affectstore.media.errors import (
     CorruptMediaError,
     EmptyMediaError,
     MediaError,
+    MediaPermissionError,
     NoAudioStreamError,
+    NotAFileError,
     NoVideoStreamError,
     UnsupportedMediaError,
 )
@@ -55,14 +60,40 @@ class MediaInfo:
 
 
 def check_file(path: str | Path) -> Path:
-    """Raise the right `MediaError` if ``path`` is missing, empty or has an unsupported extension."""
+    """Raise the `MediaError` that says what is wrong with ``path`` before any decoding.
+
+    Missing file or broken link (`MissingMediaError`), directory, symlink loop or special
+    file (`NotAFileError`), unsupported extension (`UnsupportedMediaError`), zero bytes
+    (`EmptyMediaError`), not readable by this user (`MediaPermissionError`).
+    """
     path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise MissingMediaError(path, f"broken symlink: it points to {os.readlink(path)!r}, which does not exist") from None
+        raise MissingMediaError(path, "file not found") from None
+    except PermissionError:
+        raise MediaPermissionError(path, "permission denied: a folder on the path cannot be searched by this user") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotAFileError(path, "symlink loop: the link never resolves to a file") from None
+        if exc.errno == errno.ENOTDIR:
+            raise MissingMediaError(path, "file not found (a part of the path is a file, not a folder)") from None
+        raise MediaError(path, f"cannot read the file's status ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise NotAFileError(path, "is a directory, not a media file")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAFileError(path, "is not a regular file (a device, socket or pipe)")
     if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise UnsupportedMediaError(path, f"extension {path.suffix or '(none)'!r} is not a supported media type")
-    if not path.is_file():
-        raise MissingMediaError(path, "file not found")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise EmptyMediaError(path, "file is empty (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise MediaPermissionError(path, "permission denied: this user may not read the file") from None
     return path
 
 
@@ -76,6 +107,8 @@ def open_media(path: str | Path, need: str | None = None) -> Iterator[av.contain
     path = check_file(path)
     try:
         container = av.open(str(path), mode="r")
+    except PermissionError as exc:  # av.error.PermissionError is both; the file became unreadable
+        raise MediaPermissionError(path, f"permission denied ({_ffmpeg_message(exc)})") from exc
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(path, f"cannot open the container ({_ffmpeg_message(exc)})") from exc
     try:

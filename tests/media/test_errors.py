@@ -1,5 +1,6 @@
 """Each kind of bad media raises its own typed error naming the file and the cause."""
 
+import os
 import pickle
 
 import pytest
@@ -8,8 +9,10 @@ from affectstore.media import (
     CorruptMediaError,
     EmptyMediaError,
     MediaError,
+    MediaPermissionError,
     MissingMediaError,
     NoAudioStreamError,
+    NotAFileError,
     NoVideoStreamError,
     UnsupportedMediaError,
     audio_duration,
@@ -83,3 +86,46 @@ def test_errors_survive_pickling_for_process_pools(tmp_path):
     # Only our own exception, to check worker processes can send it back; never a store.
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is NoAudioStreamError and str(copy) == str(error)
+
+
+def test_a_directory_with_a_media_name(tmp_path):
+    (tmp_path / "x.wav").mkdir()
+    with pytest.raises(NotAFileError, match=r"x.wav: is a directory, not a media file\. Point the dataset at the media file itself"):
+        load_audio(tmp_path / "x.wav")
+
+
+def test_symlink_loop_and_broken_symlink(tmp_path):
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
+    with pytest.raises(NotAFileError, match="a.wav: symlink loop: the link never resolves to a file"):
+        probe(tmp_path / "a.wav")
+    (tmp_path / "gone.mp3").symlink_to(tmp_path / "elsewhere.mp3")
+    with pytest.raises(MissingMediaError, match=r"gone.mp3: broken symlink: it points to '.*elsewhere.mp3', which does not exist"):
+        load_audio(tmp_path / "gone.mp3")
+
+
+def test_a_pipe_is_not_a_file(tmp_path):
+    os.mkfifo(tmp_path / "live.wav")
+    with pytest.raises(NotAFileError, match=r"live.wav: is not a regular file \(a device, socket or pipe\)"):
+        load_audio(tmp_path / "live.wav")
+
+
+def test_permission_denied_is_not_called_corrupt(tmp_path, monkeypatch):
+    path = make_media(tmp_path / "locked.wav", duration=0.2)
+    if os.geteuid() != 0:
+        path.chmod(0)
+    else:  # root reads every file: make the open fail the way it fails for a user
+        import builtins
+
+        real_open = builtins.open
+
+        def denying_open(file, *args, **kwargs):
+            if str(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", denying_open)
+    with pytest.raises(MediaPermissionError, match=r"locked.wav: permission denied: this user may not read the file\. Make it readable") as info:
+        load_audio(path)
+    assert isinstance(info.value, PermissionError)
+    path.chmod(0o644)
