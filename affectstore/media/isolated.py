@@ -173,7 +173,10 @@ class IsolatedDecoder:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            code = proc.poll()
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
             self._shutdown()
             raise DecoderStartError(
                 f"the decoder worker ({' '.join(self._command)}) did not start (exit code {code}); "

@@ -36,6 +36,11 @@ class ConfigMismatchError(StoreError):
     """Arrays from a different extractor configuration would be mixed into a feature set."""
 
 
+class DamagedStoreError(StoreError):
+    """Bytes in the store that do not match what was written: a bad checksum, a truncated or missing chunk,
+    unreadable metadata. The message names the dataset, feature, video and file."""
+
+
 class ArrayShapeError(StoreError, ValueError):
     """Arrays that do not match the feature set's declared dim, dtype or each other."""
 

@@ -2,11 +2,12 @@
 
 Layout (every node is a plain Zarr v3 group or array, readable by any Zarr client)::
 
-    <dataset>/<feature>/                 group; attrs["affectstore"] = {"provenance": ..., "layout": ...}
+    <dataset>/<feature>/                 group; attrs["affectstore"] = {"provenance", "layout", seal}
         videos/<key>/values, times       one group per video (T x D, T); text: start, end, text
         done/<key>/                      completion mark, written after the video's arrays
         failed/<key>/                    failure record (stage, reason, time), kept apart
         packed/<fingerprint>/            concatenated copy of all complete videos, for bulk reads
+    .claims/                             work-sharing claims of running extractions (see claims.py)
 
 `<key>` is the video id made safe by `keys.encode_id`. A video counts only once its
 mark exists: a killed writer leaves arrays without a mark, which every reader ignores
@@ -14,17 +15,18 @@ and the next run overwrites. Each writer touches only its own video's keys, so a
 number of processes may extract different videos of one feature at the same time.
 Marks are tiny groups in one folder so that listing 15,000 complete videos is one
 directory listing, not 15,000 metadata reads.
+
+Integrity (see chunks.py): every chunk carries a CRC-32C (Zarr's ``crc32c`` codec); the
+mark records the size and CRC-32C of each of the video's files and is sealed itself.
+Readers refuse a missing, truncated or mismatching chunk with `DamagedStoreError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import json
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,18 +35,16 @@ from typing import Any, Iterable, Iterator, Literal
 import numpy as np
 import zarr
 from zarr.core.buffer import cpu, default_buffer_prototype
-from zarr.codecs import BytesCodec
-from zarr.core.chunk_grids import RegularChunkGrid
-from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
-from zarr.core.dtype import get_data_type_from_native_dtype
-from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
-from zarr.storage import FsspecStore, LocalStore, ZipStore
+from zarr.storage import LocalStore, ZipStore
 
-from affectstore.store import rawio
+from affectstore.store import chunks, rawio
+from affectstore.store.backend import open_backend, zip_refusal
+from affectstore.store.chunks import DamagedChunk
 from affectstore.store.errors import (
     ArrayShapeError,
     ConfigMismatchError,
+    DamagedStoreError,
     NotAStoreError,
     StoreError,
     UnknownDatasetError,
@@ -58,12 +58,13 @@ from affectstore.store.provenance import complete_provenance, model_name
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_META = "affectstore"
+META = "affectstore"
+CLAIMS_FOLDER = ".claims"
 # Single uncompressed chunk per video array: float features barely compress, and raw
-# chunks can be read straight into a preallocated buffer (see rawio).
-_LAYOUT = {"video_chunks": "single", "codec": "raw"}
-# Rows per chunk of a packed array: about 16 MiB per chunk for 1024-d float16.
-_PACK_CHUNK_BYTES = 16 << 20
+# chunks can be read straight into a preallocated buffer (see rawio). Each chunk ends in
+# its CRC-32C. Feature sets made before checksums keep the older layout (no "checksum").
+LAYOUT = {"video_chunks": "single", "codec": "raw", "checksum": "crc32c"}
+LAYOUT_UNCHECKED = {"video_chunks": "single", "codec": "raw"}
 
 
 @dataclass(frozen=True)
@@ -141,29 +142,13 @@ class FeatureTable:
         return np.diff(self.offsets)
 
 
-def _now() -> str:
+def now() -> str:
+    """The current UTC time as ISO 8601 seconds (what records store)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _open_backend(location: str | os.PathLike, read_only: bool, storage_options: dict | None):
-    text = os.fspath(location)
-    if "://" in text and not text.startswith("file://"):
-        return FsspecStore.from_url(text, storage_options=storage_options, read_only=read_only)
-    path = Path(text.removeprefix("file://"))
-    if path.suffix == ".zip":
-        if read_only and not path.is_file():
-            raise NotAStoreError(f"No store at {text}: the file does not exist.")
-        return ZipStore(path, mode="r" if read_only else "a")
-    if read_only and not path.is_dir():
-        raise NotAStoreError(
-            f"No store at {text}: the folder does not exist. Check the path, or create a store with "
-            "`affect extract ... --store PATH`."
-        )
-    return LocalStore(path, read_only=read_only)
-
-
 class FeatureStore:
-    """A Zarr v3 feature store at a local path, a `.zip` file or any fsspec URL.
+    """A Zarr v3 feature store at a local path, a `.zip` file (read-only) or any fsspec URL.
 
     Open with `FeatureStore.open(location, mode="r")` to read, `mode="a"` to read and
     write (creating the store if needed).
@@ -183,27 +168,32 @@ class FeatureStore:
         mode: Literal["r", "a"] = "r",
         storage_options: dict | None = None,
     ) -> "FeatureStore":
-        """Open the store at `location`; `mode="a"` creates it when missing."""
+        """Open the store at `location`; `mode="a"` creates it when missing (a folder or a URL, never a .zip)."""
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' (read) or 'a' (read and write). Got {mode!r} instead.")
-        backend = _open_backend(location, mode == "r", storage_options)
+        backend = open_backend(location, mode == "r", storage_options)
         text = os.fspath(location)
         try:
             root = zarr.open_group(backend, mode="r" if mode == "r" else "a")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
             raise NotAStoreError(f"{text} is not an affectstore store: it holds no Zarr v3 group ({exc}).") from exc
-        meta = root.attrs.get(_META)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+            raise DamagedStoreError(
+                f"{text}: the store's root metadata zarr.json is unreadable ({type(exc).__name__}: {exc}). "
+                "Copy the store again; only its root document is affected."
+            ) from exc
+        meta = root.attrs.get(META)
         if meta is None:
             if mode == "r" or any(True for _ in root.members(max_depth=0)):
                 raise NotAStoreError(
-                    f"{text} is a Zarr group but not an affectstore store (no '{_META}' attribute). "
+                    f"{text} is a Zarr group but not an affectstore store (no '{META}' attribute). "
                     "Point --store at a store made by affectstore."
                 )
-            root.attrs[_META] = {"format": FORMAT_VERSION}
-        elif meta.get("format", 0) > FORMAT_VERSION:
+            root.attrs[META] = {"format": FORMAT_VERSION}
+        elif not isinstance(meta, dict) or meta.get("format", 0) > FORMAT_VERSION:
             raise StoreError(
-                f"{text} uses store format {meta.get('format')}, newer than this affectstore understands "
-                f"({FORMAT_VERSION}). Upgrade affectstore."
+                f"{text} uses store format {meta.get('format') if isinstance(meta, dict) else meta!r}, newer than this "
+                f"affectstore understands ({FORMAT_VERSION}). Upgrade affectstore."
             )
         return cls(backend, root, text)
 
@@ -211,8 +201,30 @@ class FeatureStore:
         return f"FeatureStore({self.location!r}, read_only={self.read_only})"
 
     def _require_writable(self) -> None:
+        if isinstance(self._backend, ZipStore):
+            raise StoreError(zip_refusal(self.location))
         if self.read_only:
             raise StoreError(f"Store {self.location} is open read-only; open it with mode='a' to write.")
+
+    @property
+    def local_root(self) -> Path | None:
+        """The folder of a local store, None for .zip and remote stores."""
+        return Path(self._backend.root) if isinstance(self._backend, LocalStore) else None
+
+    @property
+    def is_zip(self) -> bool:
+        """True for a .zip archive (read-only by design)."""
+        return isinstance(self._backend, ZipStore)
+
+    def damage_hint(self) -> str:
+        """What to do about damaged bytes in this store."""
+        return (
+            f"The store is damaged: `affect store verify {self.location}` lists every damaged file, and "
+            "`--repair` drops the damaged videos so that the next extract redoes exactly those."
+        )
+
+    def _damaged(self, where: str, damage: DamagedChunk) -> DamagedStoreError:
+        return DamagedStoreError(f"{where}: {damage.key}: {damage.problem}. {self.damage_hint()}")
 
     # --------------------------------------------------------------- raw keys
     def _list(self, prefix: str) -> list[str]:
@@ -223,56 +235,98 @@ class FeatureStore:
 
         return sync(collect())
 
-    def _get_json(self, key: str) -> dict | None:
+    def get_bytes(self, key: str) -> bytes | None:
+        """The bytes stored under `key`, None when absent."""
         buf = sync(self._backend.get(key, prototype=default_buffer_prototype()))
-        return None if buf is None else json.loads(buf.to_bytes())
+        return None if buf is None else buf.to_bytes()
+
+    def get_json(self, key: str, where: str | None = None) -> dict | None:
+        """The JSON document under `key` (None when absent); unreadable JSON raises `DamagedStoreError`."""
+        data = self.get_bytes(key)
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise self._damaged(where or key, DamagedChunk(key, f"unreadable metadata ({type(exc).__name__}: {exc})")) from None
+        if not isinstance(doc, dict):
+            raise self._damaged(where or key, DamagedChunk(key, "unreadable metadata (not a JSON object)"))
+        return doc
 
     def _put_group(self, path: str, attributes: dict) -> None:
         """Write a group node in one atomic put (a mark or a failure record)."""
-        sync(self._backend.set(f"{path}/zarr.json", _group_doc(attributes)))
+        sync(self._backend.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(chunks.group_doc(attributes))))
 
-    def _delete_dir(self, path: str) -> None:
-        sync(self._backend.delete_dir(path))
+    def delete_dir(self, path: str) -> None:
+        """Delete everything under `path` (a missing path is fine)."""
+        if self.local_root is not None:
+            rawio.remove_tree(self.local_root / path)
+        else:
+            sync(self._backend.delete_dir(path))
+
+    def _node(self, path: str, where: str) -> zarr.Group | zarr.Array:
+        try:
+            return self._root[path]
+        except KeyError:
+            raise
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as exc:
+            key = f"{path}/zarr.json"
+            raise self._damaged(where, DamagedChunk(key, f"unreadable metadata ({type(exc).__name__}: {exc})")) from None
 
     # ------------------------------------------------------------ navigation
+    def _child_groups(self, prefix: str) -> list[str]:
+        out = []
+        for name in self._list(prefix):
+            if name.startswith("."):
+                continue  # claims and other tool folders, never datasets or features
+            key = f"{prefix}/{name}/zarr.json" if prefix else f"{name}/zarr.json"
+            try:
+                doc = self.get_json(key)
+            except DamagedStoreError:
+                out.append(name)  # listed, so that reading it reports the damage
+                continue
+            if doc is not None and doc.get("node_type") == "group":
+                out.append(name)
+        return sorted(out)
+
     def datasets(self) -> list[str]:
         """Names of the datasets in the store."""
-        return sorted(name for name, _ in self._root.groups())
+        return self._child_groups("")
 
     def features(self, dataset: str) -> list[str]:
         """Names of the feature sets of `dataset`."""
-        return sorted(name for name, _ in self._dataset_group(dataset).groups())
+        if dataset not in self.datasets():
+            raise UnknownDatasetError(unknown("dataset", dataset, self.datasets(), f"store {self.location}"))
+        return self._child_groups(dataset)
 
-    def _dataset_group(self, dataset: str) -> zarr.Group:
-        try:
-            node = self._root[dataset]
-        except KeyError:
-            raise UnknownDatasetError(unknown("dataset", dataset, self.datasets(), f"store {self.location}")) from None
-        return node
-
-    def _feature_group(self, dataset: str, feature: str) -> zarr.Group:
-        group = self._dataset_group(dataset)
-        try:
-            node = group[feature]
-        except KeyError:
+    def _check_feature(self, dataset: str, feature: str) -> None:
+        if feature not in self.features(dataset):
             raise UnknownFeatureError(
                 unknown("feature", feature, self.features(dataset), f"dataset {dataset!r} of store {self.location}")
-            ) from None
-        if _META not in node.attrs:
-            raise StoreError(f"{dataset}/{feature} in {self.location} is not a feature set (no provenance).")
-        return node
+            )
 
     def provenance(self, dataset: str, feature: str) -> dict[str, Any]:
         """The provenance recorded when the feature set was created."""
-        return self._feature_meta(dataset, feature)["provenance"]
+        return self.feature_meta(dataset, feature)["provenance"]
 
-    def _feature_meta(self, dataset: str, feature: str) -> dict[str, Any]:
+    def feature_meta(self, dataset: str, feature: str) -> dict[str, Any]:
+        """The feature set's affectstore attribute: provenance, layout and its seal."""
+        where = f"{dataset}/{feature}"
         # One small read, not a group open: writers check it before every video.
-        doc = self._get_json(f"{dataset}/{feature}/zarr.json") if "/" not in dataset + feature else None
-        meta = (doc or {}).get("attributes", {}).get(_META)
+        doc = self.get_json(f"{dataset}/{feature}/zarr.json", where) if "/" not in dataset + feature else None
+        if doc is None:
+            self._check_feature(dataset, feature)  # raises the helpful error
+            raise UnknownFeatureError(f"{where} in {self.location} is not a feature set.")
+        meta = doc.get("attributes", {}).get(META) if isinstance(doc.get("attributes"), dict) else None
         if meta is None:
-            meta = self._feature_group(dataset, feature).attrs[_META]  # raises the helpful error
+            raise StoreError(f"{where} in {self.location} is not a feature set (no provenance).")
+        if not isinstance(meta, dict) or not isinstance(meta.get("provenance"), dict):
+            raise self._damaged(where, DamagedChunk(f"{where}/zarr.json", "unreadable provenance (not a JSON object)"))
         return dict(meta)
+
+    def checksummed(self, dataset: str, feature: str) -> bool:
+        """True when the feature set's chunks carry CRC-32C checksums."""
+        return self.feature_meta(dataset, feature).get("layout", {}).get("checksum") == "crc32c"
 
     def feature_sets(self) -> list[FeatureSetInfo]:
         """Every feature set of every dataset, with provenance and counts of complete and failed videos."""
@@ -284,7 +338,7 @@ class FeatureStore:
                         dataset,
                         feature,
                         self.provenance(dataset, feature),
-                        len(self._done_keys(dataset, feature)),
+                        len(self.done_keys(dataset, feature)),
                         len(self._list(f"{dataset}/{feature}/failed")),
                     )
                 )
@@ -305,18 +359,18 @@ class FeatureStore:
                 )
         prov = complete_provenance(provenance)
         path = f"{dataset}/{feature}"
-        doc = self._get_json(f"{path}/zarr.json")
+        doc = self.get_json(f"{path}/zarr.json", path)
         if doc is None:
             # Several writers may start at once (SLURM array): every step is idempotent, and the
             # feature group appears in one exclusive put that already holds its provenance.
-            empty = _group_doc({})
+            empty = cpu.Buffer.from_bytes(chunks.group_doc({}))
             sync(self._backend.set_if_not_exists(f"{dataset}/zarr.json", empty))
             for sub in ("videos", "done", "failed", "packed"):
                 sync(self._backend.set_if_not_exists(f"{path}/{sub}/zarr.json", empty))
-            meta = {_META: {"provenance": prov, "layout": _LAYOUT}}
-            sync(self._backend.set_if_not_exists(f"{path}/zarr.json", _group_doc(meta)))
-            doc = self._get_json(f"{path}/zarr.json")
-        meta = doc.get("attributes", {}).get(_META)
+            meta = {META: chunks.seal({"provenance": prov, "layout": LAYOUT})}
+            sync(self._backend.set_if_not_exists(f"{path}/zarr.json", cpu.Buffer.from_bytes(chunks.group_doc(meta))))
+            doc = self.get_json(f"{path}/zarr.json", path)
+        meta = doc.get("attributes", {}).get(META)
         if meta is None:
             raise StoreError(f"{path} in {self.location} is a Zarr group but not a feature set; pick another feature name.")
         existing = meta["provenance"]
@@ -327,8 +381,8 @@ class FeatureStore:
     def delete_feature(self, dataset: str, feature: str) -> None:
         """Delete feature set `dataset/feature` with all its videos, marks, failures and packs."""
         self._require_writable()
-        self._feature_group(dataset, feature)
-        self._delete_dir(f"{dataset}/{feature}")
+        self._check_feature(dataset, feature)
+        self.delete_dir(f"{dataset}/{feature}")
 
     def _check_hash(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
         prov = self.provenance(dataset, feature)
@@ -357,10 +411,15 @@ class FeatureStore:
             raise ArrayShapeError(f"{dataset}/{feature} is a text feature; write it with write_text().")
         values, times = _validate_frames(values, times, prov, f"{dataset}/{feature} video {video_id!r}")
         base, key = f"{dataset}/{feature}", encode_id(video_id)
-        if isinstance(self._backend, LocalStore):
-            self._write_frames_local(base, key, video_id, values, times, config_hash)
+        checksum = self.checksummed(dataset, feature)
+        files = [(f"{base}/videos/{key}/zarr.json", chunks.group_doc({"id": video_id}))]
+        for name, data in (("values", values), ("times", times)):
+            files.extend(chunks.array_files(f"{base}/videos/{key}/{name}", data, checksum))
+        if self.local_root is not None:
+            self._write_local(base, key, video_id, files, config_hash, len(times))
         else:
-            sync(self._awrite_frames(base, key, video_id, values, times, config_hash))
+            self._begin_video(base, key)
+            sync(self._awrite(base, key, video_id, files, config_hash, len(times)))
 
     def write_text(
         self,
@@ -391,140 +450,174 @@ class FeatureStore:
             raise ArrayShapeError(f"{where}: segment {i} ends ({end_a[i]}) before it starts ({start_a[i]}).")
         key = encode_id(video_id)
         base = f"{dataset}/{feature}"
-        sync(self._abegin_video(base, key))
+        checksum = self.checksummed(dataset, feature)
+        self._begin_video(base, key)
         group = self._root[f"{base}/videos"].create_group(key, overwrite=True, attributes={"id": video_id})
-        _raw_array(group, "start", start_a)
-        _raw_array(group, "end", end_a)
-        text_arr = group.create_array("text", shape=(len(texts),), chunks=(max(len(texts), 1),), dtype=str, compressors=None)
-        if texts:
-            text_arr[:] = np.array(texts, dtype=object)
-        sync(self._afinish_video(base, key, video_id, config_hash, len(texts)))
+        chunks.create_array(group, "start", start_a, checksum)
+        chunks.create_array(group, "end", end_a, checksum)
+        chunks.create_array(group, "text", np.array(texts, dtype=object), checksum)
+        prefix = f"{base}/videos/{key}/"
 
-    async def _abegin_video(self, base: str, key: str) -> None:
-        b = self._backend
-        if await b.exists(f"{base}/done/{key}/zarr.json"):
-            # Re-writing a complete video: unmark it first so no reader trusts half-new arrays,
-            # and drop packs, whose copy of it is now stale.
-            await b.delete_dir(f"{base}/done/{key}")
-            await b.delete_dir(f"{base}/packed")
-        await b.delete_dir(f"{base}/videos/{key}")  # leftovers of a killed writer
+        async def written() -> list[str]:
+            return [k async for k in self._backend.list_prefix(prefix)]
 
-    async def _afinish_video(self, base: str, key: str, video_id: str, config_hash: str, n: int) -> None:
+        files = [(k, self.get_bytes(k)) for k in sorted(sync(written()))]
+        mark = self._mark(base, key, video_id, config_hash, len(texts), files)
+        sync(self._afinish_video(base, key, mark))
+
+    def _mark(self, base: str, key: str, video_id: str, config_hash: str, n: int, files) -> dict[str, Any]:
+        prefix = f"{base}/videos/{key}/"
+        sums = {k[len(prefix):]: chunks.file_sum(data) for k, data in files}
+        return chunks.seal({"id": video_id, "config_hash": config_hash, "frames": n, "time": now(), "files": sums})
+
+    def drop_complete_packs(self, base: str) -> None:
+        """Delete the finished packs of a feature set (their copy of a video is about to be stale).
+
+        Packs still being built are left to their builder, which checks the complete set
+        again before it marks its pack complete.
+        """
+        for name in self._list(f"{base}/packed"):
+            try:
+                doc = self.get_json(f"{base}/packed/{name}/zarr.json") or {}
+            except DamagedStoreError:
+                doc = {"attributes": {"complete": True}}
+            if doc.get("attributes", {}).get("complete"):
+                self.delete_dir(f"{base}/packed/{name}")
+
+    def _begin_video(self, base: str, key: str) -> None:
+        if sync(self._backend.exists(f"{base}/done/{key}/zarr.json")):
+            # Re-writing a complete video: unmark it first so no reader trusts half-new arrays.
+            self.delete_dir(f"{base}/done/{key}")
+            self.drop_complete_packs(base)
+        self.delete_dir(f"{base}/videos/{key}")  # leftovers of a killed writer
+
+    async def _afinish_video(self, base: str, key: str, mark: dict[str, Any]) -> None:
         b = self._backend
-        mark = {"id": video_id, "config_hash": config_hash, "frames": n, "time": _now()}
-        await b.set(f"{base}/done/{key}/zarr.json", _group_doc(mark))
+        await b.set(f"{base}/done/{key}/zarr.json", cpu.Buffer.from_bytes(chunks.group_doc(mark)))
         if await b.exists(f"{base}/failed/{key}/zarr.json"):
             await b.delete_dir(f"{base}/failed/{key}")
 
-    def _frame_docs(self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray) -> dict:
-        prefix = f"{base}/videos/{key}"
-        docs = {f"{prefix}/zarr.json": _group_doc({"id": video_id})}
-        for name, data in (("values", values), ("times", times)):
-            docs.update(_raw_array_docs(f"{prefix}/{name}", data))
-        return docs
-
-    def _write_frames_local(
-        self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray, config_hash: str
-    ) -> None:
-        """The same keys and bytes as `_awrite_frames`, written with plain file calls: 6x faster on a local disk."""
-        root = Path(self._backend.root)
+    def _write_local(self, base: str, key: str, video_id: str, files, config_hash: str, n: int) -> None:
+        """The same keys and bytes as `_awrite`, written with plain file calls: 6x faster on a local disk."""
+        root = self.local_root
         if (root / base / "done" / key / "zarr.json").exists():
-            rawio.remove_tree(root / base / "packed")  # its copy of this video is about to be stale
+            self.drop_complete_packs(base)
         rawio.remove_tree(root / base / "done" / key)  # the mark, or what a killed writer left of it
         rawio.remove_tree(root / base / "videos" / key)
         # No temp-and-rename for the arrays: nothing reads them before the mark exists, and
         # the mark below is written atomically, last.
-        made: set[Path] = set()
-        for k, buf in self._frame_docs(base, key, video_id, values, times).items():
-            path = root / k
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            path.write_bytes(buf.to_bytes())
-        mark = {"id": video_id, "config_hash": config_hash, "frames": len(times), "time": _now()}
-        rawio.write_atomic(root / base / "done" / key / "zarr.json", _group_doc(mark).to_bytes())
+        rawio.write_files(root, files)
+        mark = self._mark(base, key, video_id, config_hash, n, files)
+        rawio.write_atomic(root / base / "done" / key / "zarr.json", chunks.group_doc(mark))
         rawio.remove_tree(root / base / "failed" / key)
 
-    async def _awrite_frames(
-        self, base: str, key: str, video_id: str, values: np.ndarray, times: np.ndarray, config_hash: str
-    ) -> None:
-        await self._abegin_video(base, key)
-        docs = self._frame_docs(base, key, video_id, values, times)
+    async def _awrite(self, base: str, key: str, video_id: str, files, config_hash: str, n: int) -> None:
         # Chunks and metadata of one video are independent keys: write them concurrently.
-        await asyncio.gather(*(self._backend.set(k, v) for k, v in docs.items()))
-        await self._afinish_video(base, key, video_id, config_hash, len(times))
+        await asyncio.gather(*(self._backend.set(k, cpu.Buffer.from_bytes(v)) for k, v in files))
+        await self._afinish_video(base, key, self._mark(base, key, video_id, config_hash, n, files))
 
     def record_failure(
         self, dataset: str, feature: str, video_id: str, stage: str, reason: str, *, config_hash: str | None = None
     ) -> None:
         """Record that `video_id` failed at `stage` (e.g. "decode", "model") for `reason`."""
         self._require_writable()
-        self._feature_group(dataset, feature)
+        self.feature_meta(dataset, feature)
         self._put_group(
             f"{dataset}/{feature}/failed/{encode_id(video_id)}",
-            {"id": video_id, "stage": stage, "reason": reason, "time": _now(), "config_hash": config_hash},
+            chunks.seal({"id": video_id, "stage": stage, "reason": reason, "time": now(), "config_hash": config_hash}),
         )
 
     # -------------------------------------------------------------- status
-    def _done_keys(self, dataset: str, feature: str) -> list[str]:
+    def done_keys(self, dataset: str, feature: str) -> list[str]:
+        """Keys of the videos with a completion mark, sorted."""
         keys = self._list(f"{dataset}/{feature}/done")
-        if isinstance(self._backend, LocalStore):
+        if self.local_root is not None:
             # A writer killed inside its mark's atomic write leaves the folder without zarr.json.
-            folder = Path(self._backend.root) / dataset / feature / "done"
+            folder = self.local_root / dataset / feature / "done"
             keys = [k for k in keys if (folder / k / "zarr.json").is_file()]
         return sorted(keys)
 
-    def _key_ids(self, dataset: str, feature: str, keys: list[str], folder: str) -> list[str]:
+    def key_ids(self, dataset: str, feature: str, keys: list[str], folder: str) -> list[str]:
+        """Video ids of `keys`; a hashed key (a very long id) is looked up in its record in `folder`."""
         ids = []
         for key in keys:
             vid = decode_key(key)
-            if vid is None:  # hashed key of a very long id: the record holds the id
-                vid = self._get_json(f"{dataset}/{feature}/{folder}/{key}/zarr.json")["attributes"]["id"]
+            if vid is None:
+                doc = self.get_json(f"{dataset}/{feature}/{folder}/{key}/zarr.json", f"{dataset}/{feature} video {key!r}")
+                vid = (doc or {}).get("attributes", {}).get("id") or key
             ids.append(vid)
         return ids
 
     def completed(self, dataset: str, feature: str) -> list[str]:
         """Ids of the videos of `dataset/feature` whose completion mark is written, sorted by key."""
-        self._feature_group(dataset, feature)
-        return self._key_ids(dataset, feature, self._done_keys(dataset, feature), "done")
+        self.feature_meta(dataset, feature)
+        return self.key_ids(dataset, feature, self.done_keys(dataset, feature), "done")
 
     def failures(self, dataset: str, feature: str) -> list[Failure]:
         """Failure records of `dataset/feature` (videos that later succeeded are not listed)."""
-        self._feature_group(dataset, feature)
+        self.feature_meta(dataset, feature)
         out = []
         for key in sorted(self._list(f"{dataset}/{feature}/failed")):
-            doc = self._get_json(f"{dataset}/{feature}/failed/{key}/zarr.json")
+            where = f"{dataset}/{feature} failure record of {decode_key(key) or key!r}"
+            doc = self.get_json(f"{dataset}/{feature}/failed/{key}/zarr.json", where)
             if doc is None:
                 continue
-            a = doc["attributes"]
-            out.append(Failure(a["id"], a["stage"], a["reason"], a["time"], a.get("config_hash")))
+            a = doc.get("attributes", {})
+            out.append(Failure(a.get("id", decode_key(key) or key), a.get("stage", "?"), a.get("reason", "?"),
+                               a.get("time", "?"), a.get("config_hash")))
         return out
 
     def is_done(self, dataset: str, feature: str, video_id: str, config_hash: str) -> bool:
         """True when `video_id` is complete in `dataset/feature` with exactly `config_hash`."""
+        key = encode_id(video_id)
         try:
-            group = self._dataset_group(dataset)
-        except UnknownDatasetError:
-            return False
-        if feature not in group:
-            return False
-        doc = self._get_json(f"{dataset}/{feature}/done/{encode_id(video_id)}/zarr.json")
-        return doc is not None and doc["attributes"].get("config_hash") == config_hash
+            doc = self.get_json(f"{dataset}/{feature}/done/{key}/zarr.json")
+        except DamagedStoreError:
+            return False  # a damaged mark is redone
+        return doc is not None and doc.get("attributes", {}).get("config_hash") == config_hash
 
     # -------------------------------------------------------------- reading
     def read_video(self, dataset: str, feature: str, video_id: str) -> VideoArrays | TextSegments:
-        """One complete video's arrays (`VideoArrays`, or `TextSegments` for text features)."""
+        """One complete video's arrays (`VideoArrays`, or `TextSegments` for text features).
+
+        Refuses a chunk that is missing, has the wrong size for its shape or fails its checksum.
+        """
         prov = self.provenance(dataset, feature)
         key = encode_id(video_id)
-        if self._get_json(f"{dataset}/{feature}/done/{key}/zarr.json") is None:
+        where = f"{dataset}/{feature} video {video_id!r}"
+        mark = self.get_json(f"{dataset}/{feature}/done/{key}/zarr.json", where)
+        if mark is None:
             raise UnknownVideoError(
                 f"Video {video_id!r} is not complete in {dataset}/{feature} "
-                f"({len(self._done_keys(dataset, feature))} complete videos; list them with `affect store ls`)."
+                f"({len(self.done_keys(dataset, feature))} complete videos; list them with `affect store ls`)."
             )
-        group = self._root[f"{dataset}/{feature}/videos/{key}"]
+        names = ("start", "end", "text") if prov["kind"] == "text" else ("values", "times")
+        arrays = self._read_arrays(f"{dataset}/{feature}/videos/{key}", names, where)
+        frames = mark.get("attributes", {}).get("frames")
         if prov["kind"] == "text":
-            return TextSegments(group["start"][:], group["end"][:], [str(t) for t in group["text"][:]])
-        return VideoArrays(group["values"][:], group["times"][:])
+            return TextSegments(arrays["start"], arrays["end"], [str(t) for t in arrays["text"]])
+        values, times = arrays["values"], arrays["times"]
+        if values.ndim != 2 or values.shape[1] != prov["dim"] or times.shape != (len(values),) or (
+            frames is not None and len(values) != frames
+        ):
+            raise self._damaged(where, DamagedChunk(
+                f"{dataset}/{feature}/videos/{key}",
+                f"arrays of shape {values.shape} and {times.shape} do not match the mark ({frames} frames of dim {prov['dim']})",
+            ))
+        return VideoArrays(values, times)
+
+    def _read_arrays(self, path: str, names: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
+        out = {}
+        for name in names:
+            try:
+                array = self._node(f"{path}/{name}", where)
+            except KeyError:
+                raise self._damaged(where, DamagedChunk(f"{path}/{name}", "array is missing")) from None
+            try:
+                out[name] = chunks.read_array(array, self._backend)
+            except DamagedChunk as damage:
+                raise self._damaged(where, damage) from None
+        return out
 
     def load_feature(
         self, dataset: str, feature: str, ids: Iterable[str] | None = None, *, pack: bool | None = None
@@ -534,11 +627,14 @@ class FeatureStore:
         `ids` defaults to every complete video; asking for an incomplete one is an
         error naming it. Reads the packed copy when it is current; `pack=None` builds
         it when missing or stale and the store is writable, `pack=False` reads video by video.
+        A damaged chunk raises `DamagedStoreError` naming the video and the file.
         """
+        from affectstore.store import pack as packing
+
         prov = self.provenance(dataset, feature)
         if prov["kind"] == "text":
             raise StoreError(f"{dataset}/{feature} is a text feature; read its segments with read_video().")
-        done = self._done_keys(dataset, feature)
+        done = self.done_keys(dataset, feature)
         if ids is None:
             keys = done
         else:
@@ -550,119 +646,72 @@ class FeatureStore:
                     f"{len(missing)} requested videos are not complete in {dataset}/{feature}, e.g. {names}. "
                     f"{len(done)} videos are complete; extract the missing ones first."
                 )
-        video_ids = self._key_ids(dataset, feature, keys, "done")
+        video_ids = self.key_ids(dataset, feature, keys, "done")
         dtype = np.dtype(prov["dtype"])
         dim = prov["dim"]
         # A pack is read whole: worth it for most of a feature, not for a small subset.
         if pack is not False and (pack or 2 * len(keys) >= len(done)):
-            packed = self._current_pack(dataset, feature, done)
-            if packed is None and pack is None and not self.read_only and done:
-                packed = self._build_pack(dataset, feature, done, dtype, dim)
-            if packed is not None:
-                return self._read_from_pack(packed, keys, video_ids, dtype, dim)
-        values, times, offsets = self._read_videos(dataset, feature, keys, dtype, dim)
+            name = packing.current_pack(self, dataset, feature, done)
+            if name is None and pack is None and not self.read_only and not self.is_zip and done:
+                name = packing.build_pack(self, dataset, feature, done)
+            if name is not None:
+                table = packing.read_pack(self, dataset, feature, name, keys, video_ids, dtype, dim)
+                if table is not None:
+                    return table
+        values, times, offsets = self.read_videos(dataset, feature, keys, dtype, dim)
         return FeatureTable(video_ids, values, times, offsets)
 
-    def _read_videos(self, dataset: str, feature: str, keys: list[str], dtype: np.dtype, dim: int):
+    def read_videos(self, dataset: str, feature: str, keys: list[str], dtype: np.dtype, dim: int):
+        """(values, times, offsets) of the videos `keys`, concatenated, each chunk checked."""
         base = f"{dataset}/{feature}/videos"
-        layout = self._feature_meta(dataset, feature).get("layout")
-        if isinstance(self._backend, LocalStore) and layout == _LAYOUT:
-            root = Path(self._backend.root)
-            return rawio.read_raw_videos([root / base / k for k in keys], dtype, dim, self._zarr_video_reader(base))
-        parts = [self._zarr_video_reader(base)(k) for k in keys]
-        return _concat(parts, dtype, dim)
+        layout = self.feature_meta(dataset, feature).get("layout")
+        checksum = self.checksummed(dataset, feature)
 
-    def _zarr_video_reader(self, base: str):
         def read(key: str) -> tuple[np.ndarray, np.ndarray]:
-            group = self._root[f"{base}/{key}"]
-            return group["values"][:], group["times"][:]
+            arrays = self._read_arrays(f"{base}/{key}", ("values", "times"), self._where(dataset, feature, key))
+            return arrays["values"], arrays["times"]
 
-        return read
+        if self.local_root is not None and layout in (LAYOUT, LAYOUT_UNCHECKED):
+            try:
+                return rawio.read_raw_videos([self.local_root / base / k for k in keys], dtype, dim, checksum, read)
+            except rawio.RawDamage as damage:
+                key = keys[damage.index]
+                rel = f"{base}/{key}/{damage.name}"
+                raise self._damaged(self._where(dataset, feature, key), DamagedChunk(rel, damage.problem)) from None
+        return _concat([read(k) for k in keys], dtype, dim)
 
-    # -------------------------------------------------------------- packing
+    def _where(self, dataset: str, feature: str, key: str) -> str:
+        return f"{dataset}/{feature} video {decode_key(key) or key!r}"
+
     def pack(self, dataset: str, feature: str) -> str | None:
-        """Build (or keep) the packed copy of every complete video; returns its name, None when no video is complete."""
+        """Build (or keep) the packed copy of every complete video; returns its name, None when no video is complete.
+
+        Also None when the complete set changed while packing (another writer): pack again later.
+        """
+        from affectstore.store import pack as packing
+
         self._require_writable()
         prov = self.provenance(dataset, feature)
         if prov["kind"] == "text":
             return None
-        done = self._done_keys(dataset, feature)
+        done = self.done_keys(dataset, feature)
         if not done:
             return None
-        current = self._current_pack(dataset, feature, done)
+        current = packing.current_pack(self, dataset, feature, done)
         if current is not None:
-            return current.basename
-        return self._build_pack(dataset, feature, done, np.dtype(prov["dtype"]), prov["dim"]).basename
-
-    def _current_pack(self, dataset: str, feature: str, done: list[str]) -> zarr.Group | None:
-        want = _fingerprint(done)
-        group = self._root[f"{dataset}/{feature}"]
-        if "packed" not in group:
-            return None
-        for name in self._list(f"{dataset}/{feature}/packed"):
-            if name.split("-")[0] != want:
-                continue
-            doc = self._get_json(f"{dataset}/{feature}/packed/{name}/zarr.json")
-            if doc and doc["attributes"].get("complete"):
-                return self._root[f"{dataset}/{feature}/packed/{name}"]
-        return None
-
-    def _build_pack(self, dataset: str, feature: str, done: list[str], dtype: np.dtype, dim: int) -> zarr.Group:
-        logger.info("Packing %d videos of %s/%s for fast reading", len(done), dataset, feature)
-        values, times, offsets = self._read_videos(dataset, feature, done, dtype, dim)
-        packed_root = self._root[f"{dataset}/{feature}"].require_group("packed")
-        # A unique suffix lets two processes pack at once without writing the same chunks.
-        name = f"{_fingerprint(done)}-{uuid.uuid4().hex[:8]}"
-        group = packed_root.create_group(name)
-        rows = max(1, _PACK_CHUNK_BYTES // max(1, dim * dtype.itemsize))
-        arr = group.create_array(
-            "values", shape=values.shape, chunks=(rows, max(dim, 1)), dtype=dtype, compressors=None, fill_value=0,
-            config={"write_empty_chunks": True},
-        )
-        if values.size:
-            arr[:] = values
-        _raw_array(group, "times", times)
-        _raw_array(group, "offsets", offsets)
-        keys_arr = group.create_array("keys", shape=(len(done),), chunks=(max(len(done), 1),), dtype=str, compressors=None)
-        keys_arr[:] = np.array(done, dtype=object)
-        group.attrs.update({"complete": True, "n_videos": len(done), "rows_per_chunk": rows, "created": _now()})
-        # Drop finished packs of an older complete set only: a pack still being built by another
-        # process, or one of the same set that a reader may hold, is left alone.
-        for other, attrs in self.packs(dataset, feature).items():
-            if other != name and attrs.get("complete") and not other.startswith(_fingerprint(done)):
-                self._delete_dir(f"{dataset}/{feature}/packed/{other}")
-        return group
-
-    def _read_from_pack(self, group: zarr.Group, keys: list[str], video_ids: list[str], dtype: np.dtype, dim: int):
-        offsets_all = group["offsets"][:]
-        times_all = group["times"][:]
-        packed_keys = [str(k) for k in group["keys"][:]]
-        values_all = None
-        if isinstance(self._backend, LocalStore):
-            values_all = rawio.read_raw_chunked(
-                Path(self._backend.root) / group.path / "values", group["values"], dtype, dim
-            )
-        if values_all is None:
-            values_all = group["values"][:]
-        if keys == packed_keys:
-            return FeatureTable(video_ids, values_all, times_all, offsets_all)
-        pos = {k: i for i, k in enumerate(packed_keys)}
-        idx = np.array([pos[k] for k in keys], dtype=np.int64)
-        starts, ends = offsets_all[idx], offsets_all[idx + 1]
-        lengths = ends - starts
-        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(keys) else np.zeros(0, np.int64)
-        return FeatureTable(video_ids, values_all[rows], times_all[rows], offsets)
+            return current
+        return packing.build_pack(self, dataset, feature, done)
 
     # ---------------------------------------------------------------- misc
     def size_bytes(self) -> int | None:
         """Bytes the store takes (None where the backend cannot tell cheaply)."""
-        if isinstance(self._backend, LocalStore):
+        if self.local_root is not None:
             total = 0
-            for dirpath, _, files in os.walk(self._backend.root):
+            for dirpath, _, files in os.walk(self.local_root):
                 total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
             return total
+        if self.is_zip:
+            return Path(self._backend.path).stat().st_size
         try:
             return int(sync(self._backend.getsize_prefix("")))
         except (NotImplementedError, AttributeError, TypeError):
@@ -673,29 +722,43 @@ class FeatureStore:
         return sorted(self._list(f"{dataset}/{feature}/videos"))
 
     def marks(self, dataset: str, feature: str) -> dict[str, dict[str, Any]]:
-        """Completion marks by video key: id, config_hash, frames, time (one small read per video)."""
-        self._feature_group(dataset, feature)
+        """Completion marks by video key: id, config_hash, frames, time, files (one small read per video)."""
+        self.feature_meta(dataset, feature)
         out = {}
-        for key in self._done_keys(dataset, feature):
-            doc = self._get_json(f"{dataset}/{feature}/done/{key}/zarr.json")
+        for key in self.done_keys(dataset, feature):
+            doc = self.get_json(f"{dataset}/{feature}/done/{key}/zarr.json", self._where(dataset, feature, key))
             if doc is not None:
-                out[key] = doc["attributes"]
+                out[key] = doc.get("attributes", {})
         return out
 
     def video_group(self, dataset: str, feature: str, key: str) -> zarr.Group | None:
         """The Zarr group of video `key` (complete or not), None when absent."""
         try:
-            node = self._root[f"{dataset}/{feature}/videos/{key}"]
+            node = self._node(f"{dataset}/{feature}/videos/{key}", self._where(dataset, feature, key))
         except KeyError:
             return None
         return node if isinstance(node, zarr.Group) else None
 
+    def node(self, path: str, where: str) -> zarr.Group | zarr.Array | None:
+        """The Zarr node at `path`, None when absent; unreadable metadata raises `DamagedStoreError`."""
+        try:
+            return self._node(path, where)
+        except KeyError:
+            return None
+
+    @property
+    def backend(self):
+        """The zarr store underneath (for the modules of this package)."""
+        return self._backend
+
     def packs(self, dataset: str, feature: str) -> dict[str, dict[str, Any]]:
         """Packed copies by name with their attributes, and whether each matches the current complete set."""
-        done = _fingerprint(self._done_keys(dataset, feature))
+        from affectstore.store.pack import fingerprint
+
+        done = fingerprint(self.done_keys(dataset, feature))
         out = {}
         for name in self._list(f"{dataset}/{feature}/packed"):
-            doc = self._get_json(f"{dataset}/{feature}/packed/{name}/zarr.json") or {}
+            doc = self.get_json(f"{dataset}/{feature}/packed/{name}/zarr.json", f"{dataset}/{feature} pack {name}") or {}
             attrs = dict(doc.get("attributes", {}))
             attrs["current"] = name.split("-")[0] == done and bool(attrs.get("complete"))
             out[name] = attrs
@@ -726,53 +789,6 @@ def _validate_frames(values: Any, times: Any, prov: dict[str, Any], where: str) 
     if not np.issubdtype(values.dtype, np.number):
         raise ArrayShapeError(f"{where}: values must be numeric. Got dtype {values.dtype} instead.")
     return np.ascontiguousarray(values, dtype=prov["dtype"]), np.ascontiguousarray(times)
-
-
-def _raw_array(group: zarr.Group, name: str, data: np.ndarray) -> zarr.Array:
-    """One uncompressed chunk holding all of `data` (chunk shapes must be >= 1)."""
-    chunks = tuple(max(n, 1) for n in data.shape)
-    arr = group.create_array(
-        name, shape=data.shape, chunks=chunks, dtype=data.dtype, compressors=None, fill_value=0,
-        config={"write_empty_chunks": True},
-    )
-    if data.size:
-        arr[...] = data
-    return arr
-
-
-def _group_doc(attributes: dict) -> cpu.Buffer:
-    doc = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
-    return cpu.Buffer.from_bytes(json.dumps(doc).encode("utf-8"))
-
-
-@functools.lru_cache(maxsize=256)
-def _array_metadata(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
-    """zarr.json of an uncompressed single-chunk array, made by Zarr itself (cached: the same shapes recur)."""
-    meta = ArrayV3Metadata(
-        shape=shape,
-        data_type=get_data_type_from_native_dtype(dtype),
-        chunk_grid=RegularChunkGrid(chunk_shape=tuple(max(n, 1) for n in shape)),
-        chunk_key_encoding=DefaultChunkKeyEncoding(separator="/"),
-        fill_value=0,
-        codecs=(BytesCodec(endian="little"),),
-        attributes={},
-        dimension_names=None,
-    )
-    return meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
-
-
-def _raw_array_docs(path: str, data: np.ndarray) -> dict[str, cpu.Buffer]:
-    """Metadata and the one chunk of an uncompressed single-chunk array, as Zarr itself writes them."""
-    docs = {f"{path}/zarr.json": cpu.Buffer.from_bytes(_array_metadata(data.shape, data.dtype))}
-    if data.size:
-        chunk = "/".join(["c"] + ["0"] * data.ndim)
-        docs[f"{path}/{chunk}"] = cpu.Buffer.from_bytes(np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes())
-    return docs
-
-
-def _fingerprint(done_keys: list[str]) -> str:
-    digest = hashlib.sha256("\n".join(done_keys).encode("utf-8")).hexdigest()[:16]
-    return f"n{len(done_keys)}x{digest}"
 
 
 def _concat(parts: list[tuple[np.ndarray, np.ndarray]], dtype: np.dtype, dim: int):

@@ -1,0 +1,182 @@
+"""Packed copies of a feature set: every complete video concatenated, for fast bulk reads.
+
+A pack lives in ``<dataset>/<feature>/packed/<fingerprint>-<suffix>/`` with arrays
+``values`` (N x D, chunked by rows, ~16 MiB a chunk), ``times`` (N), ``offsets`` (videos + 1)
+and ``keys``; its group attributes say ``complete`` only once every array is written, and
+record each file's size and CRC-32C. The fingerprint names the complete set it copies, so
+a pack goes stale by itself when a video is added. Several processes may pack at once:
+each writes its own folder (the random suffix), and one that sees the complete set change
+while it packs drops its pack instead of marking it complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import numpy as np
+from zarr.core.buffer import cpu
+from zarr.core.sync import sync
+
+from affectstore.store import chunks, rawio
+from affectstore.store.chunks import DamagedChunk
+from affectstore.store.errors import DamagedStoreError
+
+if TYPE_CHECKING:
+    from affectstore.store.store import FeatureStore, FeatureTable
+
+logger = logging.getLogger(__name__)
+
+# Rows per chunk of a packed array: about 16 MiB per chunk for 1024-d float16.
+PACK_CHUNK_BYTES = 16 << 20
+
+
+def fingerprint(done_keys: list[str]) -> str:
+    """Name of a complete set of videos: its size and a hash of its sorted keys."""
+    digest = hashlib.sha256("\n".join(done_keys).encode("utf-8")).hexdigest()[:16]
+    return f"n{len(done_keys)}x{digest}"
+
+
+def current_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str]) -> str | None:
+    """Name of a complete pack of exactly the videos ``done``, None when there is none."""
+    want = fingerprint(done)
+    for name in sorted(store._list(f"{dataset}/{feature}/packed")):
+        if name.split("-")[0] != want:
+            continue
+        try:
+            doc = store.get_json(f"{dataset}/{feature}/packed/{name}/zarr.json")
+        except DamagedStoreError:
+            continue  # verify reports it; reading falls back to the videos
+        if doc and doc.get("attributes", {}).get("complete"):
+            return name
+    return None
+
+
+def build_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str]) -> str | None:
+    """Pack the videos ``done``; returns the pack's name, or None when the complete set changed meanwhile."""
+    prov = store.provenance(dataset, feature)
+    dtype, dim = np.dtype(prov["dtype"]), prov["dim"]
+    checksum = store.checksummed(dataset, feature)
+    base = f"{dataset}/{feature}"
+    started = time.time()
+    logger.info("Packing %d videos of %s/%s for fast reading", len(done), dataset, feature)
+    values, times, offsets = store.read_videos(dataset, feature, done, dtype, dim)
+    # A unique suffix lets two processes pack at once without writing the same chunks.
+    name = f"{fingerprint(done)}-{uuid.uuid4().hex[:8]}"
+    prefix = f"{base}/packed/{name}"
+    rows = max(1, PACK_CHUNK_BYTES // max(1, dim * dtype.itemsize))
+    _put(store, f"{base}/packed/zarr.json", chunks.group_doc({}), only_new=True)
+    _put(store, f"{prefix}/zarr.json", chunks.group_doc({"complete": False, "created": _now()}))
+    sums: dict[str, list[int]] = {}
+    arrays = [
+        ("values", values, rows),
+        ("times", times, None),
+        ("offsets", offsets, None),
+    ]
+    for array_name, data, chunk_rows in arrays:
+        for key, data_bytes in chunks.array_files(f"{prefix}/{array_name}", data, checksum, chunk_rows):
+            _put(store, key, data_bytes)
+            sums[key[len(prefix) + 1 :]] = chunks.file_sum(data_bytes)
+    group = store.node(prefix, f"{base} pack {name}")
+    chunks.create_array(group, "keys", np.array(done, dtype=object), checksum)
+    for key in ("keys/zarr.json", "keys/c/0"):
+        data_bytes = store.get_bytes(f"{prefix}/{key}")
+        if data_bytes is not None:
+            sums[key] = chunks.file_sum(data_bytes)
+    if _changed_since(store, dataset, feature, done, started):
+        logger.info("not marking pack %s of %s complete: videos changed while packing", name, base)
+        store.delete_dir(prefix)
+        return None
+    attrs = chunks.seal({"complete": True, "n_videos": len(done), "rows_per_chunk": rows, "created": _now(), "files": sums})
+    _put(store, f"{prefix}/zarr.json", chunks.group_doc(attrs), atomic=True)
+    # Drop finished packs of an older complete set only: a pack still being built by another
+    # process, or one of the same set that a reader may hold, is left alone.
+    for other, info in store.packs(dataset, feature).items():
+        if other != name and info.get("complete") and not other.startswith(fingerprint(done)):
+            store.delete_dir(f"{base}/packed/{other}")
+    return name
+
+
+def read_pack(
+    store: "FeatureStore", dataset: str, feature: str, name: str, keys: list[str], video_ids: list[str],
+    dtype: np.dtype, dim: int,
+) -> "FeatureTable | None":
+    """The videos ``keys`` from pack ``name``; None when the pack vanished meanwhile (another process dropped it)."""
+    from affectstore.store.store import FeatureTable
+
+    prefix = f"{dataset}/{feature}/packed/{name}"
+    where = f"{dataset}/{feature} pack {name}"
+    try:
+        group = store.node(prefix, where)
+        if group is None:
+            return None
+        try:
+            offsets_all = chunks.read_array(group["offsets"], store.backend)
+            times_all = chunks.read_array(group["times"], store.backend)
+            packed_keys = [str(k) for k in chunks.read_array(group["keys"], store.backend)]
+            values_all = None
+            if store.local_root is not None:
+                values_all = rawio.read_raw_chunked(store.local_root / prefix / "values", group["values"], dtype, dim)
+            if values_all is None:
+                values_all = chunks.read_array(group["values"], store.backend)
+        except KeyError as exc:
+            raise DamagedChunk(prefix, f"pack lacks its array {exc}") from None
+    except (DamagedChunk, FileNotFoundError) as damage:
+        if store.get_bytes(f"{prefix}/zarr.json") is None:
+            return None  # dropped by a writer while we read: the caller reads the videos instead
+        if isinstance(damage, FileNotFoundError):
+            damage = DamagedChunk(prefix, f"a file vanished while reading ({damage})")
+        raise store._damaged(where, damage) from None
+    if len(offsets_all) != len(packed_keys) + 1 or offsets_all[-1] != len(values_all) or len(times_all) != len(values_all):
+        raise store._damaged(where, DamagedChunk(prefix, "its offsets, times, keys and values do not agree in length"))
+    if keys == packed_keys:
+        return FeatureTable(video_ids, values_all, times_all, offsets_all)
+    pos = {k: i for i, k in enumerate(packed_keys)}
+    idx = np.array([pos[k] for k in keys], dtype=np.int64)
+    starts, ends = offsets_all[idx], offsets_all[idx + 1]
+    lengths = ends - starts
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(keys) else np.zeros(0, np.int64)
+    return FeatureTable(video_ids, values_all[rows], times_all[rows], offsets)
+
+
+def _changed_since(store: "FeatureStore", dataset: str, feature: str, done: list[str], started: float) -> bool:
+    """True when the complete set differs from ``done``, or (locally) a mark was rewritten after ``started``."""
+    if store.done_keys(dataset, feature) != done:
+        return True
+    root = store.local_root
+    if root is None:
+        return False
+    folder = root / dataset / feature / "done"
+    for key in done:
+        try:
+            if (folder / key / "zarr.json").stat().st_mtime >= started:
+                return True
+        except FileNotFoundError:
+            return True
+    return False
+
+
+def _put(store: "FeatureStore", key: str, data: bytes, *, only_new: bool = False, atomic: bool = False) -> None:
+    root = store.local_root
+    if root is not None:
+        path = root / key
+        if only_new and path.exists():
+            return
+        if atomic:
+            rawio.write_atomic(path, data)
+        else:
+            rawio.write_files(root, [(key, data)])
+        return
+    buf = cpu.Buffer.from_bytes(data)
+    sync(store.backend.set_if_not_exists(key, buf) if only_new else store.backend.set(key, buf))
+
+
+def _now() -> str:
+    from affectstore.store.store import now
+
+    return now()
