@@ -14,7 +14,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-# --- affect store: inspect, verify, pack (issue 2) --------------------------------------
+# --- affect store: inspect, verify, pack --------------------------------------
 store_app = typer.Typer(help="Inspect and maintain a feature store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
@@ -27,20 +27,21 @@ def _fail(exc: Exception, code: int = 2) -> typer.Exit:
 
 
 def _open_store(location: str, mode: str = "r"):
-    from affectstore.store import FeatureStore, StoreError
+    from affectstore.store import FeatureStore
 
-    try:
-        return FeatureStore.open(location, mode=mode)
-    except StoreError as exc:
-        raise _fail(exc) from None
+    return FeatureStore.open(location, mode=mode)
 
 
 @store_app.command("info")
 def store_info_cmd(store: str = STORE_ARG) -> None:
     """Datasets, feature sets with provenance, counts of complete and failed videos, size on disk."""
+    from affectstore.store import StoreError
     from affectstore.store.inspect import store_info
 
-    typer.echo(store_info(_open_store(store)))
+    try:
+        typer.echo(store_info(_open_store(store)))
+    except StoreError as exc:
+        raise _fail(exc) from None
 
 
 @store_app.command("ls")
@@ -61,11 +62,19 @@ def store_ls_cmd(
 
 
 @store_app.command("verify")
-def store_verify_cmd(store: str = STORE_ARG) -> None:
-    """Check structure and completion marks; exit 1 when a promise of the store is broken."""
-    from affectstore.store.inspect import verify_store
+def store_verify_cmd(
+    store: str = STORE_ARG,
+    repair: bool = typer.Option(False, "--repair", help="Drop damaged videos' marks (the next extract redoes them) and damaged packs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Recompute every checksum and check structure, marks and packs; exit 1 when damage remains."""
+    from affectstore.store import StoreError
+    from affectstore.store.verify import verify_store
 
-    report = verify_store(_open_store(store))
+    try:
+        report = verify_store(_open_store(store, "a" if repair else "r"), repair=repair, progress=progress)
+    except StoreError as exc:
+        raise _fail(exc) from None
     typer.echo(report.text())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -75,14 +84,23 @@ def store_pack_cmd(
     store: str = STORE_ARG,
     dataset: str = typer.Argument(None, help="Only this dataset."),
     feature: str = typer.Argument(None, help="Only this feature set."),
+    zip_to: str = typer.Option(None, "--zip", help="Also write the whole store's complete work into this .zip file (read-only store)."),
 ) -> None:
     """Build the packed copies that make bulk loading fast (extraction does this when a feature completes)."""
     from affectstore.store import StoreError
+    from affectstore.store.archive import archive_store
     from affectstore.store.inspect import pack_store
 
     try:
-        for ds, feat, name in pack_store(_open_store(store, "a"), dataset, feature):
+        if zip_to and (dataset or feature):
+            raise StoreError("--zip archives the whole store; leave out DATASET and FEATURE.")
+        handle = _open_store(store, "a")
+        for ds, feat, name in pack_store(handle, dataset, feature):
             typer.echo(f"{ds}/{feat}: {'packed as ' + name if name else 'nothing to pack'}")
+        if zip_to:
+            summary = archive_store(handle, zip_to)
+            typer.echo(f"wrote {summary.path} ({summary.files} files, {summary.bytes} bytes; "
+                       + ", ".join(f"{k}: {n} videos" for k, n in summary.videos.items()) + ")")
     except StoreError as exc:
         raise _fail(exc) from None
 
@@ -97,8 +115,8 @@ def store_rm_cmd(
     """Delete one feature set with all its videos (e.g. to re-extract it with a new config)."""
     from affectstore.store import StoreError
 
-    handle = _open_store(store, "a")
     try:
+        handle = _open_store(store, "a")
         n = len(handle.completed(dataset, feature))
         if not yes:
             typer.confirm(f"Delete {dataset}/{feature} ({n} complete videos) from {store}?", abort=True)
@@ -108,7 +126,7 @@ def store_rm_cmd(
     typer.echo(f"deleted {dataset}/{feature} ({n} complete videos)")
 
 
-# --- affect data: dataset roots (issue 3) ---------------------------------------------
+# --- affect data: dataset roots -----------------------------------------------------
 data_app = typer.Typer(help="Inspect dataset roots: manifests, labels, problems.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

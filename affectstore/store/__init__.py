@@ -3,6 +3,7 @@
 from affectstore.store.errors import (
     ArrayShapeError,
     ConfigMismatchError,
+    DamagedStoreError,
     NotAStoreError,
     StoreError,
     UnknownDatasetError,
@@ -21,7 +22,7 @@ from affectstore.store.store import (
 )
 
 __all__ = [
-    "ArrayShapeError", "ConfigMismatchError", "Failure", "FeatureSetInfo", "FeatureStore", "FeatureTable",
+    "ArrayShapeError", "ConfigMismatchError", "DamagedStoreError", "Failure", "FeatureSetInfo", "FeatureStore", "FeatureTable",
     "NotAStoreError", "StoreError", "TextSegments", "UnknownDatasetError", "UnknownFeatureError",
     "UnknownVideoError", "VideoArrays", "config_hash", "decode_key", "encode_id", "library_versions",
 ]

@@ -1,14 +1,10 @@
-"""Plain functions behind `affect store info|ls|verify`: summaries and structural checks of a store."""
+"""Plain functions behind `affect store info|ls|pack`: summaries of a store, and packing it (verify: verify.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from affectstore.store.keys import decode_key
-from affectstore.store.provenance import REQUIRED, model_name
+from affectstore.store.provenance import model_name
 from affectstore.store.store import FeatureStore
 
 
@@ -57,94 +53,6 @@ def list_videos(store: FeatureStore, dataset: str, feature: str, failed: bool = 
     marks = store.marks(dataset, feature)
     rows = [f"{m['id']}\t{m.get('frames', '?')} frames" for m in marks.values()]
     return "\n".join(rows) if rows else f"no complete videos in {dataset}/{feature}"
-
-
-@dataclass
-class VerifyReport:
-    """What `verify_store` found: errors break the store's promises, warnings do not."""
-
-    checked: int = 0
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def text(self) -> str:
-        lines = [f"{'ERROR' if self.errors else 'OK'}: checked {self.checked} complete videos, "
-                 f"{len(self.errors)} errors, {len(self.warnings)} warnings"]
-        lines += [f"error: {e}" for e in self.errors]
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
-def _check_video(store: FeatureStore, dataset: str, feature: str, key: str, mark: dict, prov: dict) -> list[str]:
-    where = f"{dataset}/{feature} video {mark.get('id', key)!r}"
-    if decode_key(key) not in (None, mark.get("id")):
-        return [f"{where}: its key {key!r} does not decode to the id in its mark"]
-    if mark.get("config_hash") != prov["config_hash"]:
-        return [f"{where}: marked with config hash {mark.get('config_hash')}, feature set has {prov['config_hash']}"]
-    group = store.video_group(dataset, feature, key)
-    if group is None:
-        return [f"{where}: marked complete but its arrays are missing"]
-    names = ("start", "end", "text") if prov["kind"] == "text" else ("values", "times")
-    missing = [n for n in names if n not in group]
-    if missing:
-        return [f"{where}: marked complete but lacks array(s) {', '.join(missing)}"]
-    n = mark.get("frames")
-    problems = []
-    if prov["kind"] == "text":
-        lengths = {name: group[name].shape[0] for name in names}
-        if len(set(lengths.values())) != 1 or (n is not None and lengths["text"] != n):
-            problems.append(f"{where}: segment arrays disagree in length {lengths} (mark says {n})")
-        return problems
-    values, times = group["values"], group["times"]
-    if values.ndim != 2 or values.shape[1] != prov["dim"]:
-        problems.append(f"{where}: values have shape {values.shape}, expected T x {prov['dim']}")
-    if str(values.dtype) != prov["dtype"]:
-        problems.append(f"{where}: values are {values.dtype}, feature set declares {prov['dtype']}")
-    if times.shape != (values.shape[0],) or (n is not None and values.shape[0] != n):
-        problems.append(f"{where}: {values.shape[0]} value rows, {times.shape} times, mark says {n} frames")
-    t = times[:]
-    if len(t) and (not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0)):
-        problems.append(f"{where}: times are not finite and non-decreasing")
-    return problems
-
-
-def verify_store(store: FeatureStore) -> VerifyReport:
-    """Check structure and completion marks of every feature set (checksums come with sharing)."""
-    report = VerifyReport()
-    for dataset in store.datasets():
-        for feature in store.features(dataset):
-            try:
-                prov = store.provenance(dataset, feature)
-            except Exception as exc:  # a damaged feature group must not stop the others' checks
-                report.errors.append(f"{dataset}/{feature}: unreadable provenance ({exc})")
-                continue
-            lacking = [k for k in REQUIRED if k not in prov]
-            if lacking:
-                report.errors.append(f"{dataset}/{feature}: provenance lacks {', '.join(lacking)}")
-                continue
-            marks = store.marks(dataset, feature)
-            for key, mark in marks.items():
-                report.checked += 1
-                report.errors.extend(_check_video(store, dataset, feature, key, mark, prov))
-            unmarked = sorted(set(store.video_keys(dataset, feature)) - set(marks))
-            if unmarked:
-                names = ", ".join(repr(decode_key(k) or k) for k in unmarked[:3])
-                report.warnings.append(
-                    f"{dataset}/{feature}: {len(unmarked)} videos have arrays but no completion mark "
-                    f"(an interrupted run; they are ignored and redone): {names}{' ...' if len(unmarked) > 3 else ''}"
-                )
-            for name, attrs in store.packs(dataset, feature).items():
-                if not attrs.get("complete"):
-                    report.warnings.append(f"{dataset}/{feature}: pack {name} is incomplete (an interrupted pack)")
-                elif not attrs["current"]:
-                    report.warnings.append(
-                        f"{dataset}/{feature}: pack {name} is stale; rebuild with `affect store pack`"
-                    )
-    return report
 
 
 def pack_store(store: FeatureStore, dataset: str | None = None, feature: str | None = None) -> list[tuple[str, str, Any]]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from affectstore.cli import app
 from affectstore.store import FeatureStore, encode_id
-from affectstore.store.inspect import verify_store
+from affectstore.store.verify import verify_store
 
 runner = CliRunner()
 
@@ -71,18 +71,21 @@ def test_bad_input_names_the_bad_value(store_path: Path, tmp_path: Path, args: l
 
 
 def test_verify_ok_then_finds_damage(store_path: Path) -> None:
-    result = runner.invoke(app, ["store", "verify", str(store_path)])
-    assert result.exit_code == 0 and result.output.startswith("OK: checked 3 complete videos")
+    result = runner.invoke(app, ["store", "verify", str(store_path), "--no-progress"])
+    assert result.exit_code == 0 and result.output.startswith("OK: checked 3 complete videos"), result.output
 
     videos = store_path / "bah" / "hubert" / "videos"
     shutil.rmtree(videos / encode_id("82557/Visite 1/q 1.mp4") / "times")
     # arrays without a mark: an interrupted writer, only a warning
     shutil.copytree(videos / encode_id("90001/Visite 2/q 1.mp4"), videos / encode_id("half"))
     report = verify_store(FeatureStore.open(store_path))
-    assert report.errors == ["bah/hubert video '82557/Visite 1/q 1.mp4': marked complete but lacks array(s) times"]
+    assert report.errors == [
+        "bah/hubert video '82557/Visite 1/q 1.mp4': bah/hubert/videos/82557%2FVisite%201%2Fq%201.mp4/times/c/0: file is missing",
+        "bah/hubert video '82557/Visite 1/q 1.mp4': bah/hubert/videos/82557%2FVisite%201%2Fq%201.mp4/times/zarr.json: file is missing",
+    ]
     assert any("1 videos have arrays but no completion mark" in w and "'half'" in w for w in report.warnings)
-    result = runner.invoke(app, ["store", "verify", str(store_path)])
-    assert result.exit_code == 1 and "ERROR: checked 3 complete videos, 1 errors" in result.output
+    result = runner.invoke(app, ["store", "verify", str(store_path), "--no-progress"])
+    assert result.exit_code == 1 and "ERROR: checked 3 complete videos, 2 errors" in result.output
 
 
 def test_pack_and_rm(store_path: Path) -> None:
