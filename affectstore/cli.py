@@ -136,14 +136,15 @@ def data_check(
     dataset: str = typer.Argument(..., help="Dataset adapter: emi, bah, affwild2 or clips."),
     root: str = typer.Argument(..., help="The dataset root folder."),
     option: list[str] = typer.Option([], "--option", "-o", help="Adapter option key=value, repeatable (e.g. -o task=va, -o targets=emotion)."),
-    probe: bool = typer.Option(False, "--probe", help="Also open every media file's header."),
+    probe: bool = typer.Option(False, "--probe", help="Also open every media file and decode its audio (isolated, as extraction does)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while probing."),
 ) -> None:
     """Print counts per split, label statistics and every problem (file:line). Exit 1 if problems."""
     from affectstore.datasets.base import DatasetError
     from affectstore.datasets.check import check_dataset, parse_options
 
     try:
-        report = check_dataset(dataset, root, probe_media=probe, **parse_options(option))
+        report = check_dataset(dataset, root, probe_media=probe, progress=progress, **parse_options(option))
     except (DatasetError, ValueError) as exc:
         raise _fail(exc) from None
     typer.echo(report.text())

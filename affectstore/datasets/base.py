@@ -13,9 +13,11 @@ serves its labels, transcripts and face crops:
 
 from __future__ import annotations
 
+import csv
 import difflib
 import inspect
 import logging
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -78,6 +80,10 @@ class VideoEntry:
     - ``duration``: seconds, where the dataset states it (None: decode to find out).
     - ``n_label_frames``: number of frame-level label lines (None for video-level data).
     - ``group``: speaker or subject, for grouped splits (BAH subject, RAVDESS actor).
+    - ``problem``: why the dataset lists this video but ``audio``/``video`` is None
+      (e.g. "missing clip", "path leaves the dataset root"); None when nothing is wrong.
+      A file that exists but cannot be decoded (a directory, a symlink loop, a text file)
+      keeps its path, so that decoding reports exactly what is wrong with it.
     """
 
     id: str
@@ -88,6 +94,7 @@ class VideoEntry:
     duration: float | None = None
     n_label_frames: int | None = None
     group: str | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,7 @@ class DatasetAdapter(ABC):
             raise MissingFileError(f"dataset root {str(self.root)!r} is not a folder; pass the folder that holds the {self.name} files")
         self.strict = _as_bool(strict, "strict")
         self.problems: list[Problem] = []
+        self._skipped: list[Problem] = []
         self._entries: list[VideoEntry] | None = None
         self._by_id: dict[str, VideoEntry] = {}
 
@@ -251,6 +259,7 @@ class DatasetAdapter(ABC):
         """All entries, or those of ``split``; in a stable order (split files' order, else sorted)."""
         if self._entries is None:
             entries = self._build_manifest()
+            self._log_skipped(self._skipped)
             seen: dict[str, VideoEntry] = {}
             for e in entries:
                 if e.id in seen:
@@ -301,8 +310,22 @@ class DatasetAdapter(ABC):
         """Raise in strict mode; else record the problem and let the caller skip the line."""
         if self.strict:
             raise AnnotationError(message + " (pass strict=False to skip bad lines)", file, line)
-        logger.warning("%s:%s: %s", file, line, message)
-        self.problems.append(Problem(Path(file), line, message, video_id))
+        logger.warning("%s:%s: %s (skipped: strict=false)", file, line, message)
+        problem = Problem(Path(file), line, message, video_id)
+        self.problems.append(problem)
+        self._skipped.append(problem)
+
+    def _log_skipped(self, skipped: list[Problem]) -> None:
+        """One summary warning per file: how many lines strict=false skipped, and which."""
+        by_file: dict[Path, list[int | None]] = {}
+        for problem in skipped:
+            by_file.setdefault(problem.file, []).append(problem.line)
+        for file, lines in by_file.items():
+            numbers = ", ".join(str(n) for n in lines if n is not None)
+            logger.warning(
+                "%s: skipped %d bad line(s) (strict=false): %s; fix them, or pass strict=true to stop at the first",
+                file, len(lines), f"lines {numbers}" if numbers else "see the warnings above",
+            )
 
     def _missing(self, path: Path, message: str, video_id: str | None = None) -> None:
         logger.debug("%s: %s", path, message)
@@ -329,6 +352,83 @@ def numbered_files(folder: Path, pattern: str) -> tuple[np.ndarray, tuple[Path, 
                 found.append((int(m.group(1)), path))
     found.sort(key=lambda item: item[0])
     return np.asarray([n for n, _ in found], dtype=np.int64), tuple(p for _, p in found)
+
+
+def read_text(path: Path) -> str:
+    """A text file's content as UTF-8 (a byte-order mark allowed); other encodings get an error naming file and line."""
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise DatasetError("permission denied: this user may not read the file (fix its permissions)", path) from None
+    except IsADirectoryError:
+        raise DatasetError("is a directory, not a text file", path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be decoded (the file looks "
+            f"latin-1 or Windows-1252 encoded); save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} -o "
+            f"{path.stem}.utf8{path.suffix}`",
+            path, line,
+        ) from None
+
+
+def read_csv_rows(
+    path: Path, on_error: Callable[[int, str], None], multiline: bool = False
+) -> list[tuple[int, list[str]]]:
+    """``(line, row)`` for every row of a CSV file, ``line`` being the 1-based line where the row starts.
+
+    A quote that never closes, or (unless ``multiline``: cells with line breaks are
+    allowed) a quoted field that runs over several lines, is reported through
+    ``on_error(line, message)`` at the line where it starts; parsing then resumes on the
+    next line, so one stray quote costs one row, not the rest of the file. (``on_error``
+    may raise to stop instead.)
+    """
+    lines = read_text(path).splitlines(keepends=True)
+    rows: list[tuple[int, list[str]]] = []
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(lines[start:], strict=True)
+        consumed = 0
+        try:
+            for row in reader:
+                first = start + consumed + 1
+                spans = reader.line_num - consumed
+                if spans > 1 and not multiline:
+                    raise csv.Error(
+                        f"unbalanced quote: a quoted field runs from line {first} to line {first + spans - 1} "
+                        "(cells of this file cannot hold line breaks)"
+                    )
+                consumed = reader.line_num
+                rows.append((first, row))
+            break
+        except csv.Error as exc:
+            first = start + consumed + 1
+            message = str(exc)
+            if message == "unexpected end of data":
+                message = f"unterminated quote: the quoted field that starts on line {first} never closes"
+            on_error(first, message)
+            start = first  # resume on the line after the bad row's first line
+    return rows
+
+
+def resolve_in_root(root: Path, relative: str, allow_outside: bool = False) -> tuple[Path | None, str | None]:
+    """``root / relative`` when it stays inside ``root``; else (None, why) unless ``allow_outside``.
+
+    The check is on the path as written (absolute, drive letters, ``..`` that climb out);
+    symlinks inside the root may point anywhere, as datasets often link to storage.
+    """
+    text = relative.replace("\\", "/")
+    absolute = text.startswith("/") or bool(re.match(r"^[A-Za-z]:/", text))
+    climbs = os.path.normpath(text).replace("\\", "/").split("/")[0] == ".."
+    if absolute or climbs:
+        if not allow_outside:
+            kind = "is absolute" if absolute else "leaves the dataset root"
+            return None, f"path {relative!r} {kind}; refusing to read outside {root} (pass allow_outside_root=true to allow it)"
+        logger.warning("%s: reading %r outside the dataset root (allow_outside_root=true)", root, relative)
+        return Path(os.path.normpath(text if absolute else root / text)), None
+    return root / os.path.normpath(text), None
 
 
 def _as_bool(value: Any, name: str) -> bool:

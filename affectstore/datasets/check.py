@@ -78,12 +78,16 @@ class CheckReport:
     __str__ = text
 
 
-def check_dataset(name: str, root: str | Path, probe_media: bool = False, **options: Any) -> CheckReport:
+def check_dataset(
+    name: str, root: str | Path, probe_media: bool = False, progress: bool = False, **options: Any
+) -> CheckReport:
     """Read dataset ``name`` at ``root`` leniently and collect counts, label statistics and problems.
 
     Reads every label and annotation file and lists every face-crop folder;
-    ``probe_media=True`` also opens every media file's header (slower). ``options`` go to
-    the adapter (``strict`` is always False here so that every bad line is reported).
+    ``probe_media=True`` also opens every media file and decodes every audio track in full,
+    through the same isolated decoder extraction uses, so a file that would crash or fail
+    extraction is reported here (slower: about real time / 100). ``options`` go to the
+    adapter (``strict`` is always False here so that every bad line is reported).
     """
     options = dict(options)
     options["strict"] = False
@@ -105,7 +109,8 @@ def check_dataset(name: str, root: str | Path, probe_media: bool = False, **opti
             except DatasetError as exc:
                 extra.append(Problem(exc.file or adapter.root, exc.line, f"{exc.reason} ({entry.id})", entry.id))
     if probe_media:
-        _probe_media(entries, extra)
+        known = {p.file for p in adapter.problems}  # already explained (a directory, a loop, ...)
+        _probe_media([e for e in entries if e.audio not in known and e.video not in known], extra, progress)
     report.problems = list(adapter.problems) + extra
     return report
 
@@ -182,18 +187,25 @@ def _check_faces(adapter: DatasetAdapter, problems: list[Problem]) -> None:
             problems.append(Problem(entry.faces, None, f"no face crops in the folder of {entry.id}", entry.id))
 
 
-def _probe_media(entries, problems: list[Problem]) -> None:
-    from affectstore.media.errors import MediaError
-    from affectstore.media.probe import probe
+def _probe_media(entries, problems: list[Problem], progress: bool = False) -> None:
+    from tqdm.auto import tqdm
 
-    seen: set[Path] = set()
+    from affectstore.media.errors import MediaError
+    from affectstore.media.isolated import IsolatedDecoder
+
+    todo: list[tuple[Any, Path, str]] = []
+    seen: set[tuple[Path, str]] = set()
     for entry in entries:
         for path, need in ((entry.video, "video"), (entry.audio, "audio")):
-            if path is None or (path, need) in seen:
-                continue
-            seen.add((path, need))
+            if path is not None and (path, need) not in seen:
+                seen.add((path, need))
+                todo.append((entry, path, need))
+    with IsolatedDecoder() as decoder:
+        for entry, path, need in tqdm(todo, desc="probe media", unit="file", disable=not progress):
             try:
-                info = probe(path)
+                info = decoder.probe(path)
+                if need == "audio" and info.has_audio:
+                    decoder.count_samples(path)  # the decode extraction runs, in the same worker
             except MediaError as exc:
                 problems.append(Problem(path, None, f"{exc.cause} ({type(exc).__name__}). {exc.hint}", entry.id))
                 continue

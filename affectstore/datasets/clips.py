@@ -11,9 +11,9 @@ or regression (numbers). Reads ``../shared/data/ravdess-dev`` and ``crema-d`` as
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,18 @@ from affectstore.datasets.base import (
     DatasetAdapter,
     DatasetError,
     MissingFileError,
+    Problem,
     Target,
     Task,
     VideoEntry,
     VideoLabels,
+    _as_bool,
+    read_csv_rows,
     register_adapter,
+    resolve_in_root,
 )
-from affectstore.media.probe import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS
+from affectstore.media.errors import MediaError
+from affectstore.media.probe import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS, check_file
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,12 @@ class ClipsAdapter(DatasetAdapter):
       ``{"emotion": "classification", "valence": "regression"}``, a list of names, or a
       string ``"emotion,valence:regression"``. Without a kind, a column whose values all
       parse as numbers is regression, else classification. Default: every other column.
+    - ``allow_outside_root``: read clip paths that are absolute or climb out of the root
+      with ``..`` (default false: they are refused, each with a problem naming its line;
+      when true, each is read with a warning).
     Classification values become indices into the sorted class names (`Task.targets`).
+    Clips that exist but are not readable media (a directory, a symlink loop, a text file,
+    no read permission) keep their path and get a problem saying exactly that.
     """
 
     def __init__(
@@ -64,15 +74,16 @@ class ClipsAdapter(DatasetAdapter):
         split_column: str | None = None,
         group_column: str | None = None,
         targets: Mapping[str, str | None] | Sequence[str] | str | None = None,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__(root, strict)
+        self.allow_outside_root = _as_bool(allow_outside_root, "allow_outside_root")
         self.labels_path = self.root / labels
         if not self.labels_path.is_file():
             raise MissingFileError(f"no {labels} in {self.root}; a clips dataset needs a labels CSV with a clip path column", self.labels_path)
-        with self.labels_path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [h.strip() for h in next(reader, [])]
-            self._rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+        rows = read_csv_rows(self.labels_path, lambda line, message: self._bad_line(self.labels_path, line, message))
+        header = [h.strip() for h in rows[0][1]] if rows else []
+        self._rows = [(line, row) for line, row in rows[1:] if any(cell.strip() for cell in row)]
         if not header:
             raise DatasetError("the labels CSV is empty; expected a header line", self.labels_path, 1)
         self.columns = tuple(header)
@@ -138,20 +149,31 @@ class ClipsAdapter(DatasetAdapter):
             values = self._row_values(row, index, line, clip)
             if values is None:
                 continue
-            path = self._resolve(clip)
-            video = audio = None
-            if path is None:
-                self._missing(self.root / clip, f"missing clip (labels.csv line {line})", clip)
-            elif path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-                self._missing(path, f"unsupported clip type {path.suffix!r} (labels.csv line {line}); supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}", clip)
-            else:
-                audio = path
-                video = path if path.suffix.lower() in VIDEO_EXTENSIONS else None
+            audio, problem = self._media(clip, line)
+            video = audio if audio is not None and audio.suffix.lower() in VIDEO_EXTENSIONS else None
             split = row[index[self.split_column]].strip() if self.split_column else DEFAULT_SPLIT
             group = row[index[self.group_column]].strip() if self.group_column else None
             self._values[clip] = values
-            entries.append(VideoEntry(id=clip, split=split or DEFAULT_SPLIT, video=video, audio=audio, group=group))
+            entries.append(VideoEntry(id=clip, split=split or DEFAULT_SPLIT, video=video, audio=audio, group=group, problem=problem))
         return entries
+
+    def _media(self, clip: str, line: int) -> tuple[Path | None, str | None]:
+        """The clip's file (kept when it exists but is not readable media) and what is wrong with it, if anything."""
+        path, refusal = resolve_in_root(self.root, clip, self.allow_outside_root)
+        if refusal is not None:
+            logger.warning("%s:%d: %s", self.labels_path, line, refusal)
+            self.problems.append(Problem(self.labels_path, line, refusal, clip))
+            return None, refusal
+        found = self._resolve(path)
+        if found is None:
+            self._missing(path, f"missing clip (labels.csv line {line})", clip)
+            return None, f"missing clip (labels.csv line {line})"
+        try:
+            check_file(found)
+        except MediaError as exc:
+            self._missing(found, f"{exc.cause} (labels.csv line {line}). {exc.hint}", clip)
+            return found, None  # decoding names the same cause
+        return found, None
 
     def _row_values(self, row: list[str], index: dict[str, int], line: int, clip: str) -> np.ndarray | None:
         values = np.full(len(self._targets), math.nan)
@@ -168,9 +190,8 @@ class ClipsAdapter(DatasetAdapter):
                 return None
         return values
 
-    def _resolve(self, clip: str) -> Path | None:
-        path = self.root / clip
-        if path.is_file():
+    def _resolve(self, path: Path) -> Path | None:
+        if os.path.lexists(path):  # whatever is there (a file, a folder, a loop): check_file says what
             return path
         if not path.suffix:
             # Some label files name clips without the extension (CREMA-D's ratings use the stem).

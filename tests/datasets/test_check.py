@@ -94,3 +94,25 @@ def test_parse_options():
     assert parse_options(["task=va", "targets=a,b:regression"]) == {"task": "va", "targets": "a,b:regression"}
     with pytest.raises(ValueError, match="key=value"):
         parse_options(["=x"])
+
+
+def test_probe_decodes_through_the_isolated_path_with_accurate_reasons(tmp_path):
+    import numpy as np
+    from scipy.io import wavfile
+
+    from affectstore.testing.datasets import make_media
+
+    rng = np.random.default_rng(0)
+    for channels in (8, 16):  # used to segfault the whole process
+        wavfile.write(tmp_path / f"ch{channels}.wav", 48_000, (0.1 * rng.standard_normal((24_000, channels))).astype(np.float32))
+    make_media(tmp_path / "good.flac", duration=0.3)
+    (tmp_path / "garbage.wav").write_bytes(b"RIFF" + bytes(rng.integers(0, 256, 200, dtype=np.uint8)))
+    (tmp_path / "dir.wav").mkdir()
+    (tmp_path / "labels.csv").write_text("clip,emotion\nch8.wav,a\nch16.wav,b\ngood.flac,a\ngarbage.wav,b\ndir.wav,a\n")
+    report = check_dataset("clips", tmp_path, probe_media=True, targets="emotion")
+    by_file = {p.file.name: p.message for p in report.problems}
+    assert set(by_file) == {"garbage.wav", "dir.wav"}
+    assert by_file["garbage.wav"].startswith("cannot open the container") and "(CorruptMediaError)" in by_file["garbage.wav"]
+    assert by_file["dir.wav"].startswith("is a directory, not a media file (labels.csv line 6)")
+    result = runner.invoke(app, ["data", "check", "clips", str(tmp_path), "-o", "targets=emotion", "--probe", "--no-progress"])
+    assert result.exit_code == 1 and "Problems (2):" in result.output and "Traceback" not in result.output
