@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -19,27 +20,8 @@ from affectstore.media import (
     stream_audio,
 )
 from affectstore.media.isolated import DecoderStartError, IsolatedDecoder
+from affectstore.testing.bad_media import CRASHING_WORKER as _CRASHING_WORKER
 from affectstore.testing.datasets import make_empty_file, make_media
-
-# A worker that runs the real decode loop but dies natively on files named crash*/hang*:
-# how a segfault inside FFmpeg looks to the parent.
-_CRASHING_WORKER = """
-import ctypes, os, sys, time
-from affectstore.media import _decode_worker, audio
-real = audio._decode_resampled
-def decode(path, rate):
-    name = os.path.basename(str(path))
-    if name.startswith("crash"):
-        ctypes.string_at(0)  # a real segmentation fault
-    if name.startswith("abort"):
-        os.abort()
-    if name.startswith("hang"):
-        time.sleep(60)
-    yield from real(path, rate)
-audio._decode_resampled = decode
-sys.exit(_decode_worker.main(sys.argv))
-"""
-
 
 @pytest.fixture
 def decoder():
@@ -155,3 +137,19 @@ def test_options_are_validated():
         IsolatedDecoder(timeout=0)
     with pytest.raises(ValueError, match="prefetch must be an int >= 1. Got 0 instead"):
         IsolatedDecoder(prefetch=0)
+
+
+def test_the_bad_media_folder_each_file_with_its_reason(tmp_path):
+    from affectstore.testing.bad_media import build_bad_media
+
+    cases = build_bad_media(tmp_path, crash_name="crash-in-ffmpeg.wav")
+    assert len(cases) >= 18 and sum(c.error is None for c in cases) == 4
+    with IsolatedDecoder(command=[sys.executable, "-c", _CRASHING_WORKER]) as decoder:
+        for case in cases:
+            if case.error is None:
+                np.testing.assert_array_equal(decoder.load_audio(case.path), load_audio(case.path))
+                continue
+            with pytest.raises(case.error, match=re.escape(case.reason)):
+                decoder.load_audio(case.path)
+        assert len(decoder.load_audio(cases[0].path)) == 9_600  # the crash cost one file; a new worker goes on
+        assert decoder.restarts == 1
