@@ -24,6 +24,8 @@ import sys
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 
+import numpy as np
+
 READY, BLOCK, DONE, ERROR, STOPPED = b"R", b"B", b"D", b"E", b"X"
 ACK_NEXT, ACK_STOP = b"n", b"s"
 START = struct.Struct("<d")
@@ -60,7 +62,11 @@ def _stream(request: dict, inbox: Connection, outbox: Connection) -> bytes:
             if ack == ACK_STOP:
                 raise _Stopped
             credit += ack == ACK_NEXT
-        outbox.send_bytes(BLOCK + START.pack(start) + block.astype("<f4", copy=False).tobytes())
+        message = bytearray(1 + START.size + 4 * block.size)  # one copy of the samples, not three
+        message[0:1] = BLOCK
+        START.pack_into(message, 1, start)
+        np.frombuffer(message, dtype="<f4", offset=1 + START.size)[:] = block
+        outbox.send_bytes(message)
         credit -= 1
     return DONE + json.dumps({"samples": n}).encode("utf-8")
 

@@ -217,7 +217,7 @@ class IsolatedDecoder:
             data = self._inbox.recv_bytes()
         except (EOFError, OSError):
             raise self._crashed(path) from None
-        return data[:1], data[1:]
+        return data[:1], memoryview(data)[1:]  # a view: audio blocks are not copied again
 
     def _crashed(self, path: str) -> DecoderCrashError:
         proc = self._proc
@@ -246,8 +246,8 @@ class IsolatedDecoder:
             self._proc.wait()
         self._shutdown()
 
-    def _error(self, payload: bytes) -> Exception:
-        doc = json.loads(payload)
+    def _error(self, payload) -> Exception:
+        doc = json.loads(bytes(payload))
         if doc["type"] == "ValueError":
             return ValueError(doc["cause"])
         cls = _ERRORS.get(doc["type"], MediaError)
@@ -262,7 +262,7 @@ class IsolatedDecoder:
         while True:
             tag, payload = self._receive(path)
             if tag == wire.DONE:
-                return json.loads(payload)
+                return json.loads(bytes(payload))
             if tag == wire.ERROR:
                 raise self._error(payload)
 

@@ -67,7 +67,8 @@ def build_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str
     # A unique suffix lets two processes pack at once without writing the same chunks.
     name = f"{fingerprint(done)}-{uuid.uuid4().hex[:8]}"
     prefix = f"{base}/packed/{name}"
-    rows = max(1, PACK_CHUNK_BYTES // max(1, dim * dtype.itemsize))
+    # Never a chunk larger than the data: a small feature set is not padded to 16 MiB.
+    rows = max(1, min(PACK_CHUNK_BYTES // max(1, dim * dtype.itemsize), len(values)))
     _put(store, f"{base}/packed/zarr.json", chunks.group_doc({}), only_new=True)
     _put(store, f"{prefix}/zarr.json", chunks.group_doc({"complete": False, "created": _now()}))
     sums: dict[str, list[int]] = {}

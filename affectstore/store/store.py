@@ -285,8 +285,8 @@ class FeatureStore:
             except DamagedStoreError:
                 out.append(name)  # listed, so that reading it reports the damage
                 continue
-            if doc is not None and doc.get("node_type") == "group":
-                out.append(name)
+            if doc is not None and doc.get("node_type") != "array":
+                out.append(name)  # a damaged group document still lists its folder, so verify reports it
         return sorted(out)
 
     def datasets(self) -> list[str]:

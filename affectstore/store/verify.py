@@ -281,11 +281,11 @@ def _verify_packs(store: FeatureStore, report: VerifyReport, dataset: str, featu
             report.damages.append(damage("unreadable pack metadata (not valid JSON)", f"{prefix}/zarr.json"))
             continue
         attrs = (doc or {}).get("attributes", {})
+        if chunks.seal_ok(attrs) is False or not _doc_ok(doc):  # before "complete": a flip may hide that word
+            report.damages.append(damage("pack metadata does not match its checksum", f"{prefix}/zarr.json"))
+            continue
         if not attrs.get("complete"):
             report.warnings.append(f"{base}: pack {name} is incomplete (an interrupted pack, or one being built)")
-            continue
-        if chunks.seal_ok(attrs) is False or not _doc_ok(doc):
-            report.damages.append(damage("pack metadata does not match its checksum", f"{prefix}/zarr.json"))
             continue
         found: dict[str, Damage] = {}
         for rel, (size, crc) in sorted((attrs.get("files") or {}).items()):
