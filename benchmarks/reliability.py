@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from affectstore.store import DamagedStoreError, FeatureStore, encode_id
+from affectstore.store import chunks
 from affectstore.store import store as store_module
 from affectstore.store.verify import verify_store
 
@@ -284,7 +285,7 @@ def section_overhead(work: Path, args, checks: Checks) -> None:
     data = {f"{i:04d}": rng.standard_normal((int(rng.integers(50, 600)), 1024)).astype(np.float16) for i in range(args.videos)}
     gb = sum(v.nbytes for v in data.values()) / 1e9
     stores = {}
-    for label, layout in (("crc32c", store_module.LAYOUT), ("no checksums", store_module.LAYOUT_UNCHECKED)):
+    for label, layout in (("crc32c", store_module.LAYOUT), ("no checksums", chunks.LAYOUT_UNCHECKED)):
         saved = store_module.LAYOUT
         store_module.LAYOUT = layout
         try:

@@ -12,14 +12,8 @@ from affectstore.store.errors import (
 )
 from affectstore.store.keys import decode_key, encode_id
 from affectstore.store.provenance import config_hash, library_versions
-from affectstore.store.store import (
-    Failure,
-    FeatureSetInfo,
-    FeatureStore,
-    FeatureTable,
-    TextSegments,
-    VideoArrays,
-)
+from affectstore.store.records import Failure, FeatureSetInfo, FeatureTable, TextSegments, VideoArrays
+from affectstore.store.store import FeatureStore
 
 __all__ = [
     "ArrayShapeError", "ConfigMismatchError", "DamagedStoreError", "Failure", "FeatureSetInfo", "FeatureStore", "FeatureTable",

@@ -23,14 +23,22 @@ import google_crc32c
 import numpy as np
 import zarr
 from zarr.codecs import BytesCodec, Crc32cCodec
-from zarr.core.buffer import default_buffer_prototype
+from zarr.core.buffer import cpu, default_buffer_prototype
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.core.dtype import get_data_type_from_native_dtype
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
+__all__ = ["PROTOTYPE", "DamagedChunk", "buffer", "sync"]  # sync: zarr's event-loop bridge, re-exported
+
+PROTOTYPE = default_buffer_prototype()
 SEAL = "crc32c"
+# Single uncompressed chunk per video array: float features barely compress, and raw
+# chunks can be read straight into a preallocated buffer (see rawio). Each chunk ends in
+# its CRC-32C. Feature sets made before checksums keep the older layout (no "checksum").
+LAYOUT = {"video_chunks": "single", "codec": "raw", "checksum": "crc32c"}
+LAYOUT_UNCHECKED = {"video_chunks": "single", "codec": "raw"}
 _CRC = struct.Struct("<I")
 
 
@@ -41,6 +49,11 @@ class DamagedChunk(Exception):
         self.key = key
         self.problem = problem
         super().__init__(f"{key}: {problem}")
+
+
+def buffer(data: bytes) -> Any:
+    """``data`` as the buffer type zarr's store API takes."""
+    return cpu.Buffer.from_bytes(data)
 
 
 def crc32c(data: Any) -> int:
@@ -197,7 +210,7 @@ def read_array(array: zarr.Array, backend) -> np.ndarray:
     plain, checksum = layout_of(array)
     if array.size == 0:
         return np.zeros(array.shape, dtype=array.dtype if array.dtype != np.dtype(object) else object)
-    proto = default_buffer_prototype()
+    proto = PROTOTYPE
     if not plain:  # strings: check presence and checksum here, let zarr decode
         for _, key in chunk_keys(array):
             buf = sync(backend.get(key, prototype=proto))
@@ -224,7 +237,7 @@ def verify_array(array: zarr.Array, backend) -> list[DamagedChunk]:
         return []
     nbytes = int(np.prod(array.chunks)) * np.dtype(array.dtype).itemsize if plain else None
     problems = []
-    proto = default_buffer_prototype()
+    proto = PROTOTYPE
     for _, key in chunk_keys(array):
         buf = sync(backend.get(key, prototype=proto))
         try:

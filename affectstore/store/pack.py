@@ -18,15 +18,15 @@ import uuid
 from typing import TYPE_CHECKING
 
 import numpy as np
-from zarr.core.buffer import cpu
-from zarr.core.sync import sync
 
 from affectstore.store import chunks, rawio
+from affectstore.store.chunks import sync
 from affectstore.store.chunks import DamagedChunk
 from affectstore.store.errors import DamagedStoreError
+from affectstore.store.records import FeatureTable, now
 
 if TYPE_CHECKING:
-    from affectstore.store.store import FeatureStore, FeatureTable
+    from affectstore.store.store import FeatureStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def fingerprint(done_keys: list[str]) -> str:
 def current_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str]) -> str | None:
     """Name of a complete pack of exactly the videos ``done``, None when there is none."""
     want = fingerprint(done)
-    for name in sorted(store._list(f"{dataset}/{feature}/packed")):
+    for name in sorted(store.list_names(f"{dataset}/{feature}/packed")):
         if name.split("-")[0] != want:
             continue
         try:
@@ -70,7 +70,7 @@ def build_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str
     # Never a chunk larger than the data: a small feature set is not padded to 16 MiB.
     rows = max(1, min(PACK_CHUNK_BYTES // max(1, dim * dtype.itemsize), len(values)))
     _put(store, f"{base}/packed/zarr.json", chunks.group_doc({}), only_new=True)
-    _put(store, f"{prefix}/zarr.json", chunks.group_doc({"complete": False, "created": _now()}))
+    _put(store, f"{prefix}/zarr.json", chunks.group_doc({"complete": False, "created": now()}))
     sums: dict[str, list[int]] = {}
     arrays = [
         ("values", values, rows),
@@ -91,7 +91,7 @@ def build_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str
         logger.info("not marking pack %s of %s complete: videos changed while packing", name, base)
         store.delete_dir(prefix)
         return None
-    attrs = chunks.seal({"complete": True, "n_videos": len(done), "rows_per_chunk": rows, "created": _now(), "files": sums})
+    attrs = chunks.seal({"complete": True, "n_videos": len(done), "rows_per_chunk": rows, "created": now(), "files": sums})
     _put(store, f"{prefix}/zarr.json", chunks.group_doc(attrs), atomic=True)
     # Drop finished packs of an older complete set only: a pack still being built by another
     # process, or one of the same set that a reader may hold, is left alone.
@@ -104,9 +104,8 @@ def build_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str
 def read_pack(
     store: "FeatureStore", dataset: str, feature: str, name: str, keys: list[str], video_ids: list[str],
     dtype: np.dtype, dim: int,
-) -> "FeatureTable | None":
+) -> FeatureTable | None:
     """The videos ``keys`` from pack ``name``; None when the pack vanished meanwhile (another process dropped it)."""
-    from affectstore.store.store import FeatureTable
 
     prefix = f"{dataset}/{feature}/packed/{name}"
     where = f"{dataset}/{feature} pack {name}"
@@ -132,9 +131,9 @@ def read_pack(
             return None  # dropped by a writer while we read: the caller reads the videos instead
         if isinstance(damage, FileNotFoundError):
             damage = DamagedChunk(prefix, f"a file vanished while reading ({damage})")
-        raise store._damaged(where, damage) from None
+        raise store.damaged(where, damage) from None
     if len(offsets_all) != len(packed_keys) + 1 or offsets_all[-1] != len(values_all) or len(times_all) != len(values_all):
-        raise store._damaged(where, DamagedChunk(prefix, "its offsets, times, keys and values do not agree in length"))
+        raise store.damaged(where, DamagedChunk(prefix, "its offsets, times, keys and values do not agree in length"))
     if keys == packed_keys:
         return FeatureTable(video_ids, values_all, times_all, offsets_all)
     pos = {k: i for i, k in enumerate(packed_keys)}
@@ -175,11 +174,7 @@ def _put(store: "FeatureStore", key: str, data: bytes, *, only_new: bool = False
         else:
             rawio.write_files(root, [(key, data)])
         return
-    buf = cpu.Buffer.from_bytes(data)
+    buf = chunks.buffer(data)
     sync(store.backend.set_if_not_exists(key, buf) if only_new else store.backend.set(key, buf))
 
 
-def _now() -> str:
-    from affectstore.store.store import now
-
-    return now()

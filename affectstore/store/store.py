@@ -23,128 +23,37 @@ Readers refuse a missing, truncated or mismatching chunk with `DamagedStoreError
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Literal
 
 import numpy as np
 import zarr
-from zarr.core.buffer import cpu, default_buffer_prototype
-from zarr.core.sync import sync
 from zarr.storage import LocalStore, ZipStore
 
-from affectstore.store import chunks, rawio
+from affectstore.store import chunks, rawio, read, write
+from affectstore.store.chunks import LAYOUT, DamagedChunk, sync
 from affectstore.store.backend import open_backend, zip_refusal
-from affectstore.store.chunks import DamagedChunk
 from affectstore.store.errors import (
-    ArrayShapeError,
     ConfigMismatchError,
     DamagedStoreError,
     NotAStoreError,
     StoreError,
     UnknownDatasetError,
     UnknownFeatureError,
-    UnknownVideoError,
     unknown,
 )
 from affectstore.store.keys import decode_key, encode_id
 from affectstore.store.provenance import complete_provenance, model_name
+from affectstore.store.records import Failure, FeatureSetInfo, FeatureTable, TextSegments, VideoArrays
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 META = "affectstore"
 CLAIMS_FOLDER = ".claims"
-# Single uncompressed chunk per video array: float features barely compress, and raw
-# chunks can be read straight into a preallocated buffer (see rawio). Each chunk ends in
-# its CRC-32C. Feature sets made before checksums keep the older layout (no "checksum").
-LAYOUT = {"video_chunks": "single", "codec": "raw", "checksum": "crc32c"}
-LAYOUT_UNCHECKED = {"video_chunks": "single", "codec": "raw"}
-
-
-@dataclass(frozen=True)
-class VideoArrays:
-    """One video's frames: `values` (T x D) and `times` (T, seconds from the video start)."""
-
-    values: np.ndarray
-    times: np.ndarray
-
-
-@dataclass(frozen=True)
-class TextSegments:
-    """One video's transcript segments: `start`, `end` (seconds) and `text`, one entry per segment."""
-
-    start: np.ndarray
-    end: np.ndarray
-    text: list[str]
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a video could not be extracted."""
-
-    video_id: str
-    stage: str
-    reason: str
-    time: str
-    config_hash: str | None
-
-
-@dataclass(frozen=True)
-class FeatureSetInfo:
-    """A feature set with its provenance and counts."""
-
-    dataset: str
-    feature: str
-    provenance: dict[str, Any]
-    n_complete: int
-    n_failed: int
-
-
-class FeatureTable:
-    """All requested videos of one feature, concatenated: row block `offsets[i]:offsets[i+1]` is video `ids[i]`.
-
-    Indexing by id returns views, so a 1.3 GB feature is held once in memory.
-    """
-
-    def __init__(self, ids: list[str], values: np.ndarray, times: np.ndarray, offsets: np.ndarray):
-        self.ids = list(ids)
-        self.values = values
-        self.times = times
-        self.offsets = offsets
-        self._index = {vid: i for i, vid in enumerate(self.ids)}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __contains__(self, video_id: object) -> bool:
-        return video_id in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
-
-    def __getitem__(self, video_id: str) -> VideoArrays:
-        try:
-            i = self._index[video_id]
-        except KeyError:
-            raise UnknownVideoError(f"Video {video_id!r} is not in this feature table ({len(self)} videos).") from None
-        a, b = self.offsets[i], self.offsets[i + 1]
-        return VideoArrays(self.values[a:b], self.times[a:b])
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """Number of frames of each video, in `ids` order."""
-        return np.diff(self.offsets)
-
-
-def now() -> str:
-    """The current UTC time as ISO 8601 seconds (what records store)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class FeatureStore:
@@ -156,7 +65,7 @@ class FeatureStore:
 
     def __init__(self, backend, root: zarr.Group, location: str):
         self._backend = backend
-        self._root = root
+        self.root_group = root
         self.location = location
         self.read_only = backend.read_only
 
@@ -200,7 +109,8 @@ class FeatureStore:
     def __repr__(self) -> str:
         return f"FeatureStore({self.location!r}, read_only={self.read_only})"
 
-    def _require_writable(self) -> None:
+    def require_writable(self) -> None:
+        """Raise `StoreError` unless this store may be written (never a .zip, never one opened with mode="r")."""
         if isinstance(self._backend, ZipStore):
             raise StoreError(zip_refusal(self.location))
         if self.read_only:
@@ -223,11 +133,12 @@ class FeatureStore:
             "`--repair` drops the damaged videos so that the next extract redoes exactly those."
         )
 
-    def _damaged(self, where: str, damage: DamagedChunk) -> DamagedStoreError:
+    def damaged(self, where: str, damage: DamagedChunk) -> DamagedStoreError:
+        """The error for `damage`, with `where` (dataset, feature, video) in front and what to do after it."""
         return DamagedStoreError(f"{where}: {damage.key}: {damage.problem}. {self.damage_hint()}")
 
     # --------------------------------------------------------------- raw keys
-    def _list(self, prefix: str) -> list[str]:
+    def list_names(self, prefix: str) -> list[str]:
         """Names of the child nodes under `prefix` (its own metadata document left out)."""
 
         async def collect() -> list[str]:
@@ -237,7 +148,7 @@ class FeatureStore:
 
     def get_bytes(self, key: str) -> bytes | None:
         """The bytes stored under `key`, None when absent."""
-        buf = sync(self._backend.get(key, prototype=default_buffer_prototype()))
+        buf = sync(self._backend.get(key, prototype=chunks.PROTOTYPE))
         return None if buf is None else buf.to_bytes()
 
     def get_json(self, key: str, where: str | None = None) -> dict | None:
@@ -248,14 +159,14 @@ class FeatureStore:
         try:
             doc = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise self._damaged(where or key, DamagedChunk(key, f"unreadable metadata ({type(exc).__name__}: {exc})")) from None
+            raise self.damaged(where or key, DamagedChunk(key, f"unreadable metadata ({type(exc).__name__}: {exc})")) from None
         if not isinstance(doc, dict):
-            raise self._damaged(where or key, DamagedChunk(key, "unreadable metadata (not a JSON object)"))
+            raise self.damaged(where or key, DamagedChunk(key, "unreadable metadata (not a JSON object)"))
         return doc
 
-    def _put_group(self, path: str, attributes: dict) -> None:
+    def put_group(self, path: str, attributes: dict) -> None:
         """Write a group node in one atomic put (a mark or a failure record)."""
-        sync(self._backend.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(chunks.group_doc(attributes))))
+        sync(self._backend.set(f"{path}/zarr.json", chunks.buffer(chunks.group_doc(attributes))))
 
     def delete_dir(self, path: str) -> None:
         """Delete everything under `path` (a missing path is fine)."""
@@ -266,17 +177,17 @@ class FeatureStore:
 
     def _node(self, path: str, where: str) -> zarr.Group | zarr.Array:
         try:
-            return self._root[path]
+            return self.root_group[path]
         except KeyError:
             raise
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as exc:
             key = f"{path}/zarr.json"
-            raise self._damaged(where, DamagedChunk(key, f"unreadable metadata ({type(exc).__name__}: {exc})")) from None
+            raise self.damaged(where, DamagedChunk(key, f"unreadable metadata ({type(exc).__name__}: {exc})")) from None
 
     # ------------------------------------------------------------ navigation
     def _child_groups(self, prefix: str) -> list[str]:
         out = []
-        for name in self._list(prefix):
+        for name in self.list_names(prefix):
             if name.startswith("."):
                 continue  # claims and other tool folders, never datasets or features
             key = f"{prefix}/{name}/zarr.json" if prefix else f"{name}/zarr.json"
@@ -321,7 +232,7 @@ class FeatureStore:
         if meta is None:
             raise StoreError(f"{where} in {self.location} is not a feature set (no provenance).")
         if not isinstance(meta, dict) or not isinstance(meta.get("provenance"), dict):
-            raise self._damaged(where, DamagedChunk(f"{where}/zarr.json", "unreadable provenance (not a JSON object)"))
+            raise self.damaged(where, DamagedChunk(f"{where}/zarr.json", "unreadable provenance (not a JSON object)"))
         return dict(meta)
 
     def checksummed(self, dataset: str, feature: str) -> bool:
@@ -339,7 +250,7 @@ class FeatureStore:
                         feature,
                         self.provenance(dataset, feature),
                         len(self.done_keys(dataset, feature)),
-                        len(self._list(f"{dataset}/{feature}/failed")),
+                        len(self.list_names(f"{dataset}/{feature}/failed")),
                     )
                 )
         return out
@@ -351,7 +262,7 @@ class FeatureStore:
         Returns the stored provenance. Raises ConfigMismatchError when the feature set
         exists with another config hash: old and new arrays are never mixed.
         """
-        self._require_writable()
+        self.require_writable()
         for kind, name in (("dataset", dataset), ("feature", feature)):
             if not name or "/" in name or name.startswith((".", "__")):
                 raise ValueError(
@@ -363,12 +274,12 @@ class FeatureStore:
         if doc is None:
             # Several writers may start at once (SLURM array): every step is idempotent, and the
             # feature group appears in one exclusive put that already holds its provenance.
-            empty = cpu.Buffer.from_bytes(chunks.group_doc({}))
+            empty = chunks.buffer(chunks.group_doc({}))
             sync(self._backend.set_if_not_exists(f"{dataset}/zarr.json", empty))
             for sub in ("videos", "done", "failed", "packed"):
                 sync(self._backend.set_if_not_exists(f"{path}/{sub}/zarr.json", empty))
             meta = {META: chunks.seal({"provenance": prov, "layout": LAYOUT})}
-            sync(self._backend.set_if_not_exists(f"{path}/zarr.json", cpu.Buffer.from_bytes(chunks.group_doc(meta))))
+            sync(self._backend.set_if_not_exists(f"{path}/zarr.json", chunks.buffer(chunks.group_doc(meta))))
             doc = self.get_json(f"{path}/zarr.json", path)
         meta = doc.get("attributes", {}).get(META)
         if meta is None:
@@ -380,11 +291,12 @@ class FeatureStore:
 
     def delete_feature(self, dataset: str, feature: str) -> None:
         """Delete feature set `dataset/feature` with all its videos, marks, failures and packs."""
-        self._require_writable()
+        self.require_writable()
         self._check_feature(dataset, feature)
         self.delete_dir(f"{dataset}/{feature}")
 
-    def _check_hash(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
+    def check_hash(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
+        """The provenance of `dataset/feature`; `ConfigMismatchError` unless its config hash is `config_hash`."""
         prov = self.provenance(dataset, feature)
         if prov["config_hash"] != config_hash:
             raise ConfigMismatchError(_mismatch_message(dataset, feature, prov, config_hash))
@@ -392,145 +304,35 @@ class FeatureStore:
 
     # -------------------------------------------------------------- writing
     def write_video(
-        self,
-        dataset: str,
-        feature: str,
-        video_id: str,
-        values: np.ndarray,
-        times: np.ndarray,
-        *,
-        config_hash: str,
+        self, dataset: str, feature: str, video_id: str, values: np.ndarray, times: np.ndarray, *, config_hash: str
     ) -> None:
         """Write one video's `values` (T x D) and `times` (T), then its completion mark.
 
         `config_hash` must equal the feature set's; values are cast to its dtype.
         """
-        self._require_writable()
-        prov = self._check_hash(dataset, feature, config_hash)
-        if prov["kind"] == "text":
-            raise ArrayShapeError(f"{dataset}/{feature} is a text feature; write it with write_text().")
-        values, times = _validate_frames(values, times, prov, f"{dataset}/{feature} video {video_id!r}")
-        base, key = f"{dataset}/{feature}", encode_id(video_id)
-        checksum = self.checksummed(dataset, feature)
-        files = [(f"{base}/videos/{key}/zarr.json", chunks.group_doc({"id": video_id}))]
-        for name, data in (("values", values), ("times", times)):
-            files.extend(chunks.array_files(f"{base}/videos/{key}/{name}", data, checksum))
-        if self.local_root is not None:
-            self._write_local(base, key, video_id, files, config_hash, len(times))
-        else:
-            self._begin_video(base, key)
-            sync(self._awrite(base, key, video_id, files, config_hash, len(times)))
+        write.write_video(self, dataset, feature, video_id, values, times, config_hash=config_hash)
 
     def write_text(
-        self,
-        dataset: str,
-        feature: str,
-        video_id: str,
-        start: Iterable[float],
-        end: Iterable[float],
-        text: Iterable[str],
-        *,
-        config_hash: str,
+        self, dataset: str, feature: str, video_id: str, start: Iterable[float], end: Iterable[float],
+        text: Iterable[str], *, config_hash: str,
     ) -> None:
         """Write one video's transcript segments (`start`, `end` in seconds, `text`), then its completion mark."""
-        self._require_writable()
-        prov = self._check_hash(dataset, feature, config_hash)
-        where = f"{dataset}/{feature} video {video_id!r}"
-        if prov["kind"] != "text":
-            raise ArrayShapeError(f"{where}: {prov['kind']} feature; write it with write_video().")
-        start_a = np.asarray(start, dtype=np.float64).reshape(-1)
-        end_a = np.asarray(end, dtype=np.float64).reshape(-1)
-        texts = [str(t) for t in text]
-        if not (len(start_a) == len(end_a) == len(texts)):
-            raise ArrayShapeError(
-                f"{where}: start, end and text must have one entry per segment. Got {len(start_a)}, {len(end_a)} and {len(texts)}."
-            )
-        if np.any(end_a < start_a):
-            i = int(np.argmax(end_a < start_a))
-            raise ArrayShapeError(f"{where}: segment {i} ends ({end_a[i]}) before it starts ({start_a[i]}).")
-        key = encode_id(video_id)
-        base = f"{dataset}/{feature}"
-        checksum = self.checksummed(dataset, feature)
-        self._begin_video(base, key)
-        group = self._root[f"{base}/videos"].create_group(key, overwrite=True, attributes={"id": video_id})
-        chunks.create_array(group, "start", start_a, checksum)
-        chunks.create_array(group, "end", end_a, checksum)
-        chunks.create_array(group, "text", np.array(texts, dtype=object), checksum)
-        prefix = f"{base}/videos/{key}/"
-
-        async def written() -> list[str]:
-            return [k async for k in self._backend.list_prefix(prefix)]
-
-        files = [(k, self.get_bytes(k)) for k in sorted(sync(written()))]
-        mark = self._mark(base, key, video_id, config_hash, len(texts), files)
-        sync(self._afinish_video(base, key, mark))
-
-    def _mark(self, base: str, key: str, video_id: str, config_hash: str, n: int, files) -> dict[str, Any]:
-        prefix = f"{base}/videos/{key}/"
-        sums = {k[len(prefix):]: chunks.file_sum(data) for k, data in files}
-        return chunks.seal({"id": video_id, "config_hash": config_hash, "frames": n, "time": now(), "files": sums})
-
-    def drop_complete_packs(self, base: str) -> None:
-        """Delete the finished packs of a feature set (their copy of a video is about to be stale).
-
-        Packs still being built are left to their builder, which checks the complete set
-        again before it marks its pack complete.
-        """
-        for name in self._list(f"{base}/packed"):
-            try:
-                doc = self.get_json(f"{base}/packed/{name}/zarr.json") or {}
-            except DamagedStoreError:
-                doc = {"attributes": {"complete": True}}
-            if doc.get("attributes", {}).get("complete"):
-                self.delete_dir(f"{base}/packed/{name}")
-
-    def _begin_video(self, base: str, key: str) -> None:
-        if sync(self._backend.exists(f"{base}/done/{key}/zarr.json")):
-            # Re-writing a complete video: unmark it first so no reader trusts half-new arrays.
-            self.delete_dir(f"{base}/done/{key}")
-            self.drop_complete_packs(base)
-        self.delete_dir(f"{base}/videos/{key}")  # leftovers of a killed writer
-
-    async def _afinish_video(self, base: str, key: str, mark: dict[str, Any]) -> None:
-        b = self._backend
-        await b.set(f"{base}/done/{key}/zarr.json", cpu.Buffer.from_bytes(chunks.group_doc(mark)))
-        if await b.exists(f"{base}/failed/{key}/zarr.json"):
-            await b.delete_dir(f"{base}/failed/{key}")
-
-    def _write_local(self, base: str, key: str, video_id: str, files, config_hash: str, n: int) -> None:
-        """The same keys and bytes as `_awrite`, written with plain file calls: 6x faster on a local disk."""
-        root = self.local_root
-        if (root / base / "done" / key / "zarr.json").exists():
-            self.drop_complete_packs(base)
-        rawio.remove_tree(root / base / "done" / key)  # the mark, or what a killed writer left of it
-        rawio.remove_tree(root / base / "videos" / key)
-        # No temp-and-rename for the arrays: nothing reads them before the mark exists, and
-        # the mark below is written atomically, last.
-        rawio.write_files(root, files)
-        mark = self._mark(base, key, video_id, config_hash, n, files)
-        rawio.write_atomic(root / base / "done" / key / "zarr.json", chunks.group_doc(mark))
-        rawio.remove_tree(root / base / "failed" / key)
-
-    async def _awrite(self, base: str, key: str, video_id: str, files, config_hash: str, n: int) -> None:
-        # Chunks and metadata of one video are independent keys: write them concurrently.
-        await asyncio.gather(*(self._backend.set(k, cpu.Buffer.from_bytes(v)) for k, v in files))
-        await self._afinish_video(base, key, self._mark(base, key, video_id, config_hash, n, files))
+        write.write_text(self, dataset, feature, video_id, start, end, text, config_hash=config_hash)
 
     def record_failure(
         self, dataset: str, feature: str, video_id: str, stage: str, reason: str, *, config_hash: str | None = None
     ) -> None:
         """Record that `video_id` failed at `stage` (e.g. "decode", "model") for `reason`."""
-        self._require_writable()
-        self.feature_meta(dataset, feature)
-        self._put_group(
-            f"{dataset}/{feature}/failed/{encode_id(video_id)}",
-            chunks.seal({"id": video_id, "stage": stage, "reason": reason, "time": now(), "config_hash": config_hash}),
-        )
+        write.record_failure(self, dataset, feature, video_id, stage, reason, config_hash=config_hash)
+
+    def drop_complete_packs(self, base: str) -> None:
+        """Delete the finished packs of feature set `base` ("dataset/feature"); see write.drop_complete_packs."""
+        write.drop_complete_packs(self, base)
 
     # -------------------------------------------------------------- status
     def done_keys(self, dataset: str, feature: str) -> list[str]:
         """Keys of the videos with a completion mark, sorted."""
-        keys = self._list(f"{dataset}/{feature}/done")
+        keys = self.list_names(f"{dataset}/{feature}/done")
         if self.local_root is not None:
             # A writer killed inside its mark's atomic write leaves the folder without zarr.json.
             folder = self.local_root / dataset / feature / "done"
@@ -557,7 +359,7 @@ class FeatureStore:
         """Failure records of `dataset/feature` (videos that later succeeded are not listed)."""
         self.feature_meta(dataset, feature)
         out = []
-        for key in sorted(self._list(f"{dataset}/{feature}/failed")):
+        for key in sorted(self.list_names(f"{dataset}/{feature}/failed")):
             where = f"{dataset}/{feature} failure record of {decode_key(key) or key!r}"
             doc = self.get_json(f"{dataset}/{feature}/failed/{key}/zarr.json", where)
             if doc is None:
@@ -582,42 +384,7 @@ class FeatureStore:
 
         Refuses a chunk that is missing, has the wrong size for its shape or fails its checksum.
         """
-        prov = self.provenance(dataset, feature)
-        key = encode_id(video_id)
-        where = f"{dataset}/{feature} video {video_id!r}"
-        mark = self.get_json(f"{dataset}/{feature}/done/{key}/zarr.json", where)
-        if mark is None:
-            raise UnknownVideoError(
-                f"Video {video_id!r} is not complete in {dataset}/{feature} "
-                f"({len(self.done_keys(dataset, feature))} complete videos; list them with `affect store ls`)."
-            )
-        names = ("start", "end", "text") if prov["kind"] == "text" else ("values", "times")
-        arrays = self._read_arrays(f"{dataset}/{feature}/videos/{key}", names, where)
-        frames = mark.get("attributes", {}).get("frames")
-        if prov["kind"] == "text":
-            return TextSegments(arrays["start"], arrays["end"], [str(t) for t in arrays["text"]])
-        values, times = arrays["values"], arrays["times"]
-        if values.ndim != 2 or values.shape[1] != prov["dim"] or times.shape != (len(values),) or (
-            frames is not None and len(values) != frames
-        ):
-            raise self._damaged(where, DamagedChunk(
-                f"{dataset}/{feature}/videos/{key}",
-                f"arrays of shape {values.shape} and {times.shape} do not match the mark ({frames} frames of dim {prov['dim']})",
-            ))
-        return VideoArrays(values, times)
-
-    def _read_arrays(self, path: str, names: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
-        out = {}
-        for name in names:
-            try:
-                array = self._node(f"{path}/{name}", where)
-            except KeyError:
-                raise self._damaged(where, DamagedChunk(f"{path}/{name}", "array is missing")) from None
-            try:
-                out[name] = chunks.read_array(array, self._backend)
-            except DamagedChunk as damage:
-                raise self._damaged(where, damage) from None
-        return out
+        return read.read_video(self, dataset, feature, video_id)
 
     def load_feature(
         self, dataset: str, feature: str, ids: Iterable[str] | None = None, *, pack: bool | None = None
@@ -629,59 +396,14 @@ class FeatureStore:
         it when missing or stale and the store is writable, `pack=False` reads video by video.
         A damaged chunk raises `DamagedStoreError` naming the video and the file.
         """
-        from affectstore.store import pack as packing
-
-        prov = self.provenance(dataset, feature)
-        if prov["kind"] == "text":
-            raise StoreError(f"{dataset}/{feature} is a text feature; read its segments with read_video().")
-        done = self.done_keys(dataset, feature)
-        if ids is None:
-            keys = done
-        else:
-            keys = [encode_id(v) for v in ids]
-            missing = sorted(set(keys) - set(done))
-            if missing:
-                names = [decode_key(k) or k for k in missing[:5]]
-                raise UnknownVideoError(
-                    f"{len(missing)} requested videos are not complete in {dataset}/{feature}, e.g. {names}. "
-                    f"{len(done)} videos are complete; extract the missing ones first."
-                )
-        video_ids = self.key_ids(dataset, feature, keys, "done")
-        dtype = np.dtype(prov["dtype"])
-        dim = prov["dim"]
-        # A pack is read whole: worth it for most of a feature, not for a small subset.
-        if pack is not False and (pack or 2 * len(keys) >= len(done)):
-            name = packing.current_pack(self, dataset, feature, done)
-            if name is None and pack is None and not self.read_only and not self.is_zip and done:
-                name = packing.build_pack(self, dataset, feature, done)
-            if name is not None:
-                table = packing.read_pack(self, dataset, feature, name, keys, video_ids, dtype, dim)
-                if table is not None:
-                    return table
-        values, times, offsets = self.read_videos(dataset, feature, keys, dtype, dim)
-        return FeatureTable(video_ids, values, times, offsets)
+        return read.load_feature(self, dataset, feature, ids, pack=pack)
 
     def read_videos(self, dataset: str, feature: str, keys: list[str], dtype: np.dtype, dim: int):
         """(values, times, offsets) of the videos `keys`, concatenated, each chunk checked."""
-        base = f"{dataset}/{feature}/videos"
-        layout = self.feature_meta(dataset, feature).get("layout")
-        checksum = self.checksummed(dataset, feature)
-
-        def read(key: str) -> tuple[np.ndarray, np.ndarray]:
-            arrays = self._read_arrays(f"{base}/{key}", ("values", "times"), self._where(dataset, feature, key))
-            return arrays["values"], arrays["times"]
-
-        if self.local_root is not None and layout in (LAYOUT, LAYOUT_UNCHECKED):
-            try:
-                return rawio.read_raw_videos([self.local_root / base / k for k in keys], dtype, dim, checksum, read)
-            except rawio.RawDamage as damage:
-                key = keys[damage.index]
-                rel = f"{base}/{key}/{damage.name}"
-                raise self._damaged(self._where(dataset, feature, key), DamagedChunk(rel, damage.problem)) from None
-        return _concat([read(k) for k in keys], dtype, dim)
+        return read.read_videos(self, dataset, feature, keys, dtype, dim)
 
     def _where(self, dataset: str, feature: str, key: str) -> str:
-        return f"{dataset}/{feature} video {decode_key(key) or key!r}"
+        return read.where_of(dataset, feature, key)
 
     def pack(self, dataset: str, feature: str) -> str | None:
         """Build (or keep) the packed copy of every complete video; returns its name, None when no video is complete.
@@ -690,7 +412,7 @@ class FeatureStore:
         """
         from affectstore.store import pack as packing
 
-        self._require_writable()
+        self.require_writable()
         prov = self.provenance(dataset, feature)
         if prov["kind"] == "text":
             return None
@@ -719,7 +441,7 @@ class FeatureStore:
 
     def video_keys(self, dataset: str, feature: str) -> list[str]:
         """Keys of every video group, complete or not (for verification)."""
-        return sorted(self._list(f"{dataset}/{feature}/videos"))
+        return sorted(self.list_names(f"{dataset}/{feature}/videos"))
 
     def marks(self, dataset: str, feature: str) -> dict[str, dict[str, Any]]:
         """Completion marks by video key: id, config_hash, frames, time, files (one small read per video)."""
@@ -757,7 +479,7 @@ class FeatureStore:
 
         done = fingerprint(self.done_keys(dataset, feature))
         out = {}
-        for name in self._list(f"{dataset}/{feature}/packed"):
+        for name in self.list_names(f"{dataset}/{feature}/packed"):
             doc = self.get_json(f"{dataset}/{feature}/packed/{name}/zarr.json", f"{dataset}/{feature} pack {name}") or {}
             attrs = dict(doc.get("attributes", {}))
             attrs["current"] = name.split("-")[0] == done and bool(attrs.get("complete"))
@@ -772,32 +494,3 @@ def _mismatch_message(dataset: str, feature: str, existing: dict[str, Any], new_
         f"made with config hash {new_hash}. Write them under another feature name, or delete the old set "
         f"first with `affect store rm STORE {dataset} {feature}`."
     )
-
-
-def _validate_frames(values: Any, times: Any, prov: dict[str, Any], where: str) -> tuple[np.ndarray, np.ndarray]:
-    values = np.asarray(values)
-    times = np.asarray(times, dtype=np.float64)
-    dim = prov["dim"]
-    if values.ndim != 2 or values.shape[1] != dim:
-        raise ArrayShapeError(f"{where}: values must be a T x {dim} array. Got shape {values.shape} instead.")
-    if times.ndim != 1 or len(times) != len(values):
-        raise ArrayShapeError(
-            f"{where}: times must hold one entry per frame ({len(values)}). Got shape {times.shape} instead."
-        )
-    if len(times) and (not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0)):
-        raise ArrayShapeError(f"{where}: times must be finite and non-decreasing seconds from the video start.")
-    if not np.issubdtype(values.dtype, np.number):
-        raise ArrayShapeError(f"{where}: values must be numeric. Got dtype {values.dtype} instead.")
-    return np.ascontiguousarray(values, dtype=prov["dtype"]), np.ascontiguousarray(times)
-
-
-def _concat(parts: list[tuple[np.ndarray, np.ndarray]], dtype: np.dtype, dim: int):
-    lengths = np.array([len(t) for _, t in parts], dtype=np.int64)
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    values = np.empty((int(offsets[-1]), dim), dtype=dtype)
-    times = np.empty(int(offsets[-1]), dtype=np.float64)
-    for i, (v, t) in enumerate(parts):
-        values[offsets[i] : offsets[i + 1]] = v
-        times[offsets[i] : offsets[i + 1]] = t
-    return values, times, offsets

@@ -166,7 +166,7 @@ def _verify_feature(store: FeatureStore, report: VerifyReport, dataset: str, fea
             f"{base}: {len(unmarked)} videos have arrays but no completion mark "
             f"(an interrupted run; they are ignored and redone): {names}{' ...' if len(unmarked) > 3 else ''}"
         )
-    for key in sorted(store._list(f"{base}/failed")):
+    for key in sorted(store.list_names(f"{base}/failed")):
         try:
             doc = store.get_json(f"{base}/failed/{key}/zarr.json")
         except DamagedStoreError:
@@ -269,7 +269,7 @@ def _check_shapes(arrays: dict, n: int | None, prov: dict, prefix: str, damage, 
 
 def _verify_packs(store: FeatureStore, report: VerifyReport, dataset: str, feature: str) -> None:
     base = f"{dataset}/{feature}"
-    for name in sorted(store._list(f"{base}/packed")):
+    for name in sorted(store.list_names(f"{base}/packed")):
         prefix = f"{base}/packed/{name}"
 
         def damage(problem: str, file: str | None = None) -> Damage:
@@ -318,7 +318,7 @@ def _verify_packs(store: FeatureStore, report: VerifyReport, dataset: str, featu
 
 def repair_store(store: FeatureStore, report: VerifyReport) -> None:
     """Apply the repairs the damages of ``report`` call for (see the module doc); records what it did."""
-    store._require_writable()
+    store.require_writable()
     videos: dict[tuple[str, str], dict[str, str]] = {}
     for d in report.damages:
         base = f"{d.dataset}/{d.feature}"
@@ -331,7 +331,7 @@ def repair_store(store: FeatureStore, report: VerifyReport) -> None:
             store.delete_dir(f"{base}/failed/{d.key}")
             report.repaired.append(f"{base}: removed the unreadable failure record of {d.video!r}")
         elif d.kind == "group":
-            store._put_group(d.file.removesuffix("/zarr.json"), {})
+            store.put_group(d.file.removesuffix("/zarr.json"), {})
             report.repaired.append(f"{d.file}: rewrote the empty group document")
         else:
             report.unrepaired.append(d)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from affectstore.store import FeatureStore, StoreError
-from affectstore.store.claims import ClaimBoard, pack_when_complete
+from affectstore.store.claims import ClaimBoard
 
 PROV = {"extractor": "synthetic", "config_hash": "h1", "dim": 3, "dtype": "float32", "kind": "frames", "rate": 10.0}
 
@@ -101,7 +101,7 @@ _WORKER = """
 import sys, time
 import numpy as np
 from affectstore.store import FeatureStore
-from affectstore.store.claims import ClaimBoard, pack_when_complete
+from affectstore.store.claims import ClaimBoard
 path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = FeatureStore.open(path, mode="a")
 ids = [f"v{i:03d}" for i in range(n)]

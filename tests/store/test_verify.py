@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from affectstore.cli import app
 from affectstore.store import DamagedStoreError, FeatureStore, encode_id
+from affectstore.store import chunks
 from affectstore.store import store as store_module
 from affectstore.store.verify import verify_store
 
@@ -176,7 +177,7 @@ def test_repair_of_a_zip_store_is_refused(built: Path, tmp_path: Path) -> None:
 
 
 def test_stores_written_before_checksums_still_read_and_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "LAYOUT", store_module.LAYOUT_UNCHECKED)
+    monkeypatch.setattr(store_module, "LAYOUT", chunks.LAYOUT_UNCHECKED)
     store = FeatureStore.open(tmp_path / "old.zarr", mode="a")
     store.create_feature("ds", "feat", _prov())
     store.write_video("ds", "feat", "v", np.ones((3, 4)), [0, 1, 2], config_hash="h1")
