@@ -101,7 +101,7 @@ _WORKER = """
 import sys, time
 import numpy as np
 from affectstore.store import FeatureStore
-from affectstore.store.claims import ClaimBoard
+from affectstore.store.claims import ClaimBoard, pack_when_complete
 path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = FeatureStore.open(path, mode="a")
 ids = [f"v{i:03d}" for i in range(n)]
