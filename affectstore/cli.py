@@ -154,7 +154,7 @@ def extract(
 ) -> None:
     """Extract features for every video of a dataset into a store; skips what is done, records failures. Exit 1 if any video failed."""
     from affectstore.datasets.base import DatasetError
-    from affectstore.extract.base import ExtractorError
+    from affectstore.extract.errors import ExtractorError
     from affectstore.extract.runner import extract_command
     from affectstore.store import StoreError
 

@@ -24,16 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from affectstore.extract.base import (
-    SAMPLE_RATE,
-    AudioExtractor,
-    ExtractorConfig,
-    Features,
-    InputError,
-    OutputSpec,
-    register,
-    require,
-)
+from affectstore.extract.audio import SAMPLE_RATE, AudioExtractor
+from affectstore.extract.base import Features, OutputKind, OutputSpec
+from affectstore.extract.config import ExtractorConfig
+from affectstore.extract.errors import InputError, require
+from affectstore.extract.registry import register
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +52,21 @@ def _seconds(index: Any) -> np.ndarray:
 
 
 @register
-class EgemapsExtractor(AudioExtractor):
+class EgemapsExtractor(AudioExtractor[EgemapsExtractorConfig]):
     """eGeMAPS functionals per video (``egemaps``) and low-level descriptors per 10 ms (``egemaps-lld``)."""
 
     name = "egemaps"
     version = "1"
     config_class = EgemapsExtractorConfig
     output_suffixes = ("", "-lld")
+    devices = ("cpu",)
 
     #: 0.1 s: shorter clips give no complete LLD frame and all-NaN functionals.
     min_samples = SAMPLE_RATE // 10
 
     def _load(self) -> None:
         opensmile = require("opensmile")
-        feature_set = getattr(opensmile.FeatureSet, self.config.feature_set)  # type: ignore[attr-defined]
+        feature_set = getattr(opensmile.FeatureSet, self.config.feature_set)
         self._functionals = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.Functionals)
         self._lld = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
         self._opensmile_version = getattr(opensmile, "__version__", None)
@@ -85,7 +81,8 @@ class EgemapsExtractor(AudioExtractor):
                 None,
                 "float32",
                 tuple(self._functionals.feature_names),
-                f"openSMILE {self.config.feature_set} functionals over the whole clip",  # type: ignore[attr-defined]
+                f"openSMILE {self.config.feature_set} functionals over the whole clip",
+                kind=OutputKind.VIDEO,
             ),
             lld: OutputSpec(
                 lld,
@@ -93,7 +90,8 @@ class EgemapsExtractor(AudioExtractor):
                 100.0,
                 "float32",
                 tuple(self._lld.feature_names),
-                f"openSMILE {self.config.feature_set} low-level descriptors, 10 ms hop",  # type: ignore[attr-defined]
+                f"openSMILE {self.config.feature_set} low-level descriptors, 10 ms hop",
+                kind=OutputKind.FRAMES,
             ),
         }
 
@@ -102,7 +100,7 @@ class EgemapsExtractor(AudioExtractor):
 
     def _model_provenance(self) -> dict[str, Any]:
         return {
-            "id": f"opensmile/{self.config.feature_set}",  # type: ignore[attr-defined]
+            "id": f"opensmile/{self.config.feature_set}",
             "revision": self._opensmile_version,
             "commit": None,
             "weights_sha256": None,

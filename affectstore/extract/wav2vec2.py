@@ -27,33 +27,26 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from affectstore.extract.base import (
+from affectstore.extract.audio import (
     SAMPLE_RATE,
     AudioExtractor,
     AudioStream,
-    ExtractorConfig,
-    Features,
     FrameGeometry,
-    InputError,
-    ModelLoadError,
-    OutputSpec,
     Segment,
-    batched,
+    WaveStats,
     normalize_waveform,
     plan_segments,
-    register,
-    require,
-    weights_sha256,
-    WaveStats,
 )
+from affectstore.extract.base import Features, OutputKind, OutputSpec, batched, weights_sha256
+from affectstore.extract.config import ExtractorConfig, check_dtype
+from affectstore.extract.errors import InputError, ModelLoadError, require
+from affectstore.extract.registry import register
 
 logger = logging.getLogger(__name__)
-
-DTYPES = ("float32", "float16", "bfloat16")
 
 # Weights a checkpoint may legitimately lack: the SpecAugment mask embedding is only used
 # in training and is absent from many fine-tuned checkpoints.
@@ -88,8 +81,7 @@ class SpeechEncoderConfig(ExtractorConfig):
             raise ValueError(f"model must be a hub id or a local folder path. Got {self.model!r} instead.")
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
             raise ValueError(f"revision must be None or a branch, tag or commit hash. Got {self.revision!r} instead.")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}. Got {self.dtype!r} instead.")
+        check_dtype(self.dtype)
         if not isinstance(self.window_s, int | float) or isinstance(self.window_s, bool) or not self.window_s > 0:
             raise ValueError(f"window_s must be a number of seconds > 0. Got {self.window_s!r} instead.")
         if not isinstance(self.context_s, int | float) or isinstance(self.context_s, bool) or not self.context_s >= 0:
@@ -102,11 +94,13 @@ def _is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-class SpeechEncoderExtractor(AudioExtractor):
+SC = TypeVar("SC", bound=SpeechEncoderConfig)
+
+
+class SpeechEncoderExtractor(AudioExtractor[SC]):
     """Shared machinery of wav2vec2-style encoders; subclasses pick the model class and outputs."""
 
     version = "1"
-    config_class: ClassVar[type[SpeechEncoderConfig]] = SpeechEncoderConfig
     #: transformers config ``model_type`` values this extractor accepts.
     model_types: ClassVar[tuple[str, ...]] = ("wav2vec2",)
     #: Whether per-video outputs are computed from the mean of the last hidden state.
@@ -141,7 +135,7 @@ class SpeechEncoderExtractor(AudioExtractor):
     def _load(self) -> None:
         torch = require("torch")
         transformers = require("transformers")
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
 
         try:
             device = torch.device(cfg.device)
@@ -232,7 +226,7 @@ class SpeechEncoderExtractor(AudioExtractor):
         if local:
             return {"commit": None, "weights_sha256": weights_sha256(source)}
         hub = require("huggingface_hub")
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         cached = hub.try_to_load_from_cache(
             source, "config.json", cache_dir=cfg.cache_dir, revision=cfg.revision or "main"
         )
@@ -263,7 +257,7 @@ class SpeechEncoderExtractor(AudioExtractor):
             )
 
     def _resolve_normalize(self, transformers: Any, source: str, hub_kwargs: dict[str, Any], model_config: Any) -> bool:
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         try:
             feature_extractor = transformers.Wav2Vec2FeatureExtractor.from_pretrained(source, **hub_kwargs)
         except (OSError, ValueError):
@@ -297,7 +291,7 @@ class SpeechEncoderExtractor(AudioExtractor):
     @property
     def store_dtype(self) -> str:
         """dtype of the stored values: float16 when asked, otherwise float32 (numpy has no bfloat16)."""
-        return "float16" if self.config.dtype == "float16" else "float32"  # type: ignore[attr-defined]
+        return "float16" if self.config.dtype == "float16" else "float32"
 
     @property
     def min_samples(self) -> int:
@@ -340,6 +334,7 @@ class SpeechEncoderExtractor(AudioExtractor):
                 self.store_dtype,
                 None,
                 f"hidden states after transformer layer {self._layer} of {self._model_config.num_hidden_layers}",
+                kind=OutputKind.FRAMES,
             )
         }
 
@@ -347,7 +342,7 @@ class SpeechEncoderExtractor(AudioExtractor):
         return ("torch", "transformers", "safetensors")
 
     def _model_provenance(self) -> dict[str, Any]:
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         return {
             "id": cfg.model,
             "revision": cfg.revision,
@@ -536,9 +531,9 @@ class SpeechEncoderExtractor(AudioExtractor):
 class _SpeechStream(AudioStream):
     """Windowed streaming for speech encoders (see :meth:`SpeechEncoderExtractor.open_stream`)."""
 
-    def __init__(self, extractor: SpeechEncoderExtractor, stats: WaveStats) -> None:
+    def __init__(self, extractor: SpeechEncoderExtractor[Any], stats: WaveStats) -> None:
         super().__init__(extractor, stats)
-        ex = extractor
+        self._encoder = ex = extractor
         self._geometry = ex._geometry
         self._scale = (stats.mean, math.sqrt(stats.var + 1e-7)) if ex._normalize else None
         self._todo: deque[Segment] = deque(
@@ -559,13 +554,13 @@ class _SpeechStream(AudioStream):
     def close(self) -> dict[str, Features]:
         self._check_complete()
         outputs = self._drain(final=True)
-        ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
+        ex = self._encoder
         outputs.update(ex._finish(self.stats.n_samples, self._geometry.n_frames(self.stats.n_samples), self._sums))
         self._buffer = np.zeros(0, dtype=np.float32)
         return outputs
 
     def _drain(self, final: bool) -> dict[str, Features]:
-        ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
+        ex = self._encoder
         # A segment is ready once its input has arrived; the last one's input runs to the clip end.
         while self._todo and ex._input_range(self._todo[0], self.stats.n_samples)[1] <= self.received:
             self._ready.append(self._todo.popleft())
@@ -594,15 +589,15 @@ class _SpeechStream(AudioStream):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Wav2Vec2ExtractorConfig(SpeechEncoderConfig):
-    """wav2vec2 settings. ``layer``: None or -1 for the last hidden state; k >= 1 for the output of
-    transformer layer k; 0 for the input of the first transformer layer (as transformers'
-    ``hidden_states[k]``). Negative values count from the end like Python indices. The last
-    layer (None, -1 or k = num_hidden_layers) is always ``last_hidden_state``, which for
-    stable-layer-norm checkpoints (large, robust) includes the encoder's final layer norm, as
-    ``hidden_states[-1]`` did in transformers 4 (transformers 5 records it without that norm)."""
+class LayeredEncoderConfig(SpeechEncoderConfig):
+    """A speech encoder whose output is one layer's hidden states. ``layer``: None or -1 for the
+    last hidden state; k >= 1 for the output of transformer layer k; 0 for the input of the
+    first transformer layer (as transformers' ``hidden_states[k]``). Negative values count from
+    the end like Python indices. The last layer (None, -1 or k = num_hidden_layers) is always
+    ``last_hidden_state``, which for stable-layer-norm checkpoints (large, robust) includes the
+    encoder's final layer norm, as ``hidden_states[-1]`` did in transformers 4 (transformers 5
+    records it without that norm)."""
 
-    model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
     layer: int | None = None
 
     def __post_init__(self) -> None:
@@ -611,17 +606,27 @@ class Wav2Vec2ExtractorConfig(SpeechEncoderConfig):
             raise ValueError(f"layer must be None or an int. Got {self.layer!r} instead.")
 
 
-class LayerSelectingExtractor(SpeechEncoderExtractor):
+@dataclass(frozen=True, kw_only=True)
+class Wav2Vec2ExtractorConfig(LayeredEncoderConfig):
+    """wav2vec2 settings; ``layer`` as in :class:`LayeredEncoderConfig`."""
+
+    model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
+
+
+LC = TypeVar("LC", bound=LayeredEncoderConfig)
+
+
+class LayerSelectingExtractor(SpeechEncoderExtractor[LC]):
     """A speech encoder whose output is the hidden state of a chosen layer."""
 
     def _select_layer(self, encoder: Any, model_config: Any) -> int:
         layers = int(model_config.num_hidden_layers)
-        requested = self.config.layer  # type: ignore[attr-defined]
+        requested = self.config.layer
         if requested is None:
             return layers
         if not -(layers + 1) <= requested <= layers:
             raise ValueError(
-                f"layer must be in the range [{-(layers + 1)}, {layers}] for {self.config.model!r} "  # type: ignore[attr-defined]
+                f"layer must be in the range [{-(layers + 1)}, {layers}] for {self.config.model!r} "
                 f"({layers} transformer layers). Got {requested} instead."
             )
         layer = requested if requested >= 0 else layers + 1 + requested
@@ -637,7 +642,7 @@ class LayerSelectingExtractor(SpeechEncoderExtractor):
 
 
 @register
-class Wav2Vec2Extractor(LayerSelectingExtractor):
+class Wav2Vec2Extractor(LayerSelectingExtractor[Wav2Vec2ExtractorConfig]):
     """Hidden states of any Wav2Vec2 checkpoint (hub id or local folder), ~50 Hz, one row per frame.
 
     Default model: ``audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim`` (1024-d,

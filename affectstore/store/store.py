@@ -330,6 +330,10 @@ class FeatureStore:
         self._feature_group(dataset, feature)
         self._delete_dir(f"{dataset}/{feature}")
 
+    def check_config(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
+        """The stored provenance of `dataset/feature`; ConfigMismatchError when its config hash is not `config_hash`."""
+        return self._check_hash(dataset, feature, config_hash)
+
     def _check_hash(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
         prov = self.provenance(dataset, feature)
         if prov["config_hash"] != config_hash:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from affectstore.extract.base import require
+from affectstore.extract.errors import require
 
 #: The conv front end of every released wav2vec2/HuBERT model (stride 320, receptive field 400)
 #: at a few channels: realistic frame timing at toy cost.

@@ -7,7 +7,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("opensmile")
 
 import affectstore.extract as ax  # noqa: E402
-from affectstore.extract.base import WaveStats  # noqa: E402
+from affectstore.extract.audio import WaveStats  # noqa: E402
 from affectstore.extract.runner import (  # noqa: E402
     ExtractionError,
     RunOptions,
@@ -280,7 +280,7 @@ def test_videos_split_and_errors(dataset, tmp_path):
     assert summary.done == 2 and set(FeatureStore.open(tmp_path / "s.zarr").completed("clips", "egemaps")) == {ids[1], ids[3]}
     with pytest.raises(ValueError, match=r"no video 'spk1/clip_00\.wa' .*did you mean 'spk1/clip_00\.wav'"):
         run_extraction("clips", root, ["egemaps"], tmp_path / "s.zarr", videos=["spk1/clip_00.wa"], options=QUIET)
-    with pytest.raises(ax.UnknownExtractorError, match="Unknown feature 'wav2vec3'. Known extractors: egemaps, hubert, vad, wav2vec2"):
+    with pytest.raises(ax.UnknownExtractorError, match="Unknown feature 'wav2vec3'. Known extractors: egemaps, .*hubert, .*wav2vec2"):
         run_extraction("clips", root, ["wav2vec3"], tmp_path / "s.zarr", options=QUIET)
     with pytest.raises(ExtractionError, match="device must be cpu, cuda or cuda:K.*Got 'gpu0'"):
         run_extraction("clips", root, ["egemaps"], tmp_path / "s.zarr", device="gpu0", options=QUIET)
@@ -310,7 +310,7 @@ def test_unexpected_decode_error_is_recorded_and_the_run_goes_on(dataset, tmp_pa
     prefetch thread it must not end the thread and leave the run waiting forever."""
     import threading
 
-    from affectstore.extract import runner as runner_module
+    from affectstore.extract.feeders import audio as runner_module
 
     root, ids = dataset
     original = runner_module.decode_audio
