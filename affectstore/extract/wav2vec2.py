@@ -21,12 +21,10 @@ no frame still count in that normalisation as they do when the model sees the wh
 from __future__ import annotations
 
 import logging
-import os
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -41,8 +39,18 @@ from affectstore.extract.audio import (
     normalize_waveform,
     plan_segments,
 )
-from affectstore.extract.base import Features, OutputKind, OutputSpec, batched, weights_sha256
-from affectstore.extract.config import ExtractorConfig, check_dtype
+from affectstore.extract.base import Features, OutputKind, OutputSpec, batched
+from affectstore.extract.hf import (
+    HubModelConfig,
+    Source,
+    check_loading_info,
+    compute_dtype,
+    identify,
+    load_config,
+    load_weights,
+    source_of,
+    torch_device,
+)
 from affectstore.extract.errors import InputError, ModelLoadError, require
 from affectstore.extract.registry import register
 
@@ -54,7 +62,7 @@ _OPTIONAL_WEIGHTS = ("masked_spec_embed",)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SpeechEncoderConfig(ExtractorConfig):
+class SpeechEncoderConfig(HubModelConfig):
     """Settings of a transformer speech encoder.
 
     ``window_s`` seconds of frames are kept per window of a long clip, with ``context_s``
@@ -64,34 +72,18 @@ class SpeechEncoderConfig(ExtractorConfig):
     dtype on GPU; on CPU half precision is computed in float32 (see the extractor docs).
     """
 
-    model: str
-    revision: str | None = None
-    dtype: str = "float32"
     window_s: float = 20.0
     context_s: float = 5.0
     normalize: bool | None = None
-    #: Hugging Face cache folder to read hub ids from (None: the default, HF_HUB_CACHE / HF_HOME).
-    cache_dir: str | None = None
-
-    NON_OUTPUT_FIELDS: ClassVar[frozenset[str]] = ExtractorConfig.NON_OUTPUT_FIELDS | {"cache_dir"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"model must be a hub id or a local folder path. Got {self.model!r} instead.")
-        if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
-            raise ValueError(f"revision must be None or a branch, tag or commit hash. Got {self.revision!r} instead.")
-        check_dtype(self.dtype)
         if not isinstance(self.window_s, int | float) or isinstance(self.window_s, bool) or not self.window_s > 0:
             raise ValueError(f"window_s must be a number of seconds > 0. Got {self.window_s!r} instead.")
         if not isinstance(self.context_s, int | float) or isinstance(self.context_s, bool) or not self.context_s >= 0:
             raise ValueError(f"context_s must be a number of seconds >= 0. Got {self.context_s!r} instead.")
         if self.normalize is not None and not isinstance(self.normalize, bool):
             raise ValueError(f"normalize must be None (follow the checkpoint), True or False. Got {self.normalize!r} instead.")
-
-
-def _is_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 SC = TypeVar("SC", bound=SpeechEncoderConfig)
@@ -117,74 +109,26 @@ class SpeechEncoderExtractor(AudioExtractor[SC]):
 
     def _check_model(self, model: Any, loading_info: dict[str, Any]) -> None:
         """Fail on weights the checkpoint lacks or has with other shapes (transformers only warns)."""
-        missing = [k for k in loading_info.get("missing_keys", ()) if not any(o in k for o in _OPTIONAL_WEIGHTS)]
-        mismatched = list(loading_info.get("mismatched_keys", ()))
-        if missing:
-            shown = ", ".join(sorted(missing)[:8]) + (" ..." if len(missing) > 8 else "")
-            raise ModelLoadError(
-                f"Checkpoint {self.config.model!r} lacks {len(missing)} weight(s) that {type(model).__name__} needs "
-                f"({shown}); transformers would fill them with random values. Check that it is a "
-                f"{'/'.join(self.model_types)} checkpoint meant for the '{self.name}' extractor."
-            )
-        if mismatched:
-            shown = ", ".join(str(m) for m in mismatched[:8])
-            raise ModelLoadError(
-                f"Checkpoint {self.config.model!r} has weight(s) whose shapes do not match its config: {shown}."
-            )
+        check_loading_info(
+            model, loading_info, self.config.model,
+            f"a {'/'.join(self.model_types)} checkpoint meant for the '{self.name}' extractor", _OPTIONAL_WEIGHTS,
+        )
 
     def _load(self) -> None:
         torch = require("torch")
         transformers = require("transformers")
         cfg = self.config
 
-        try:
-            device = torch.device(cfg.device)
-        except (RuntimeError, ValueError) as error:
-            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda:0'. Got {cfg.device!r} instead.") from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {cfg.device!r} was requested but torch sees no CUDA device. Use device='cpu'.")
-
-        # Half precision on CPU is slow and some ops (conv1d in float16) are unsupported,
-        # so compute in float32 there and store the requested precision.
-        requested = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[cfg.dtype]
-        compute = requested if device.type != "cpu" else torch.float32
-        if compute != requested:
-            logger.info("%s: computing in float32 on CPU; outputs are stored as %s", self.name, self.store_dtype)
-
-        local = Path(cfg.model).expanduser().is_dir()
-        source = str(Path(cfg.model).expanduser()) if local else cfg.model
-        hub_kwargs: dict[str, Any] = {"revision": cfg.revision, "local_files_only": local or _is_offline()}
-        if cfg.cache_dir is not None:
-            hub_kwargs["cache_dir"] = cfg.cache_dir
-
-        model_class = self._model_class(transformers)
-        try:
-            # AutoConfig reads model_type first, so a checkpoint of another family is named, not half-loaded.
-            model_config = transformers.AutoConfig.from_pretrained(source, **hub_kwargs)
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(
-                f"Could not read the model config of {cfg.model!r} (revision {cfg.revision!r}): {str(error).rstrip('.')}. "
-                "Pass a hub id that is in the local cache (HF_HUB_OFFLINE=1 allows no download) or a folder "
-                "holding config.json and the weights."
-            ) from error
-        model_type = getattr(model_config, "model_type", None)
-        if model_type not in self.model_types:
-            raise ModelLoadError(
-                f"Checkpoint {cfg.model!r} is a {model_type!r} model; the '{self.name}' extractor expects "
-                f"{' or '.join(map(repr, self.model_types))}."
-            )
+        device = torch_device(torch, cfg.device)
+        compute = compute_dtype(torch, cfg.dtype, device, self.name)
+        source = source_of(cfg)
+        model_config = load_config(transformers, cfg, source, self.model_types, self.name)
         if getattr(model_config, "add_adapter", False):
             raise ModelLoadError(
                 f"Checkpoint {cfg.model!r} has an adapter on top of the encoder (add_adapter=True), which changes "
                 "the frame rate; such checkpoints are not supported."
             )
-
-        try:
-            model, info = model_class.from_pretrained(
-                source, config=model_config, output_loading_info=True, dtype=compute, **hub_kwargs
-            )
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"Could not load the weights of {cfg.model!r} (revision {cfg.revision!r}): {error}") from error
+        model, info = load_weights(self._model_class(transformers), cfg, source, model_config, compute)
         self._check_model(model, info)
         model.eval()
         model.to(device)
@@ -199,11 +143,11 @@ class SpeechEncoderExtractor(AudioExtractor[SC]):
         self._geometry = self._frame_geometry(model_config)
         self._check_geometry(encoder)
         self._mask = getattr(model_config, "feat_extract_norm", "group") == "layer"
-        self._normalize = self._resolve_normalize(transformers, source, hub_kwargs, model_config)
+        self._normalize = self._resolve_normalize(transformers, source, model_config)
         self._layer = self._select_layer(encoder, model_config)
         self._window_frames = max(1, round(cfg.window_s * self._geometry.rate))
         self._context_frames = round(cfg.context_s * self._geometry.rate)
-        self._identity = self._identify(local, source)
+        self._identity = identify(cfg, source, self.name)
         logger.info(
             "%s: loaded %s (%s, %d layers, hidden %d) on %s, compute %s, layer %d, normalize %s",
             self.name,
@@ -216,25 +160,6 @@ class SpeechEncoderExtractor(AudioExtractor[SC]):
             self._layer,
             self._normalize,
         )
-
-    def _identify(self, local: bool, source: str) -> dict[str, Any]:
-        """Exact weights used: SHA-256 of the weight files, plus the snapshot commit for hub ids.
-
-        from_pretrained has just placed the files in the hub cache, so the snapshot folder
-        that the requested revision points to now is the one that was loaded.
-        """
-        if local:
-            return {"commit": None, "weights_sha256": weights_sha256(source)}
-        hub = require("huggingface_hub")
-        cfg = self.config
-        cached = hub.try_to_load_from_cache(
-            source, "config.json", cache_dir=cfg.cache_dir, revision=cfg.revision or "main"
-        )
-        if not isinstance(cached, str):
-            logger.warning("%s: could not find %r in the hub cache; provenance has no commit or weight hashes", self.name, source)
-            return {"commit": None, "weights_sha256": None}
-        snapshot = Path(cached).parent
-        return {"commit": snapshot.name, "weights_sha256": weights_sha256(snapshot)}
 
     @staticmethod
     def _frame_geometry(model_config: Any) -> FrameGeometry:
@@ -256,10 +181,11 @@ class SpeechEncoderExtractor(AudioExtractor[SC]):
                 f"arithmetic ({ours}); this checkpoint's front end is not supported."
             )
 
-    def _resolve_normalize(self, transformers: Any, source: str, hub_kwargs: dict[str, Any], model_config: Any) -> bool:
+    def _resolve_normalize(self, transformers: Any, source: Source, model_config: Any) -> bool:
         cfg = self.config
+        kwargs = {k: v for k, v in source.kwargs.items() if k != "use_safetensors"}
         try:
-            feature_extractor = transformers.Wav2Vec2FeatureExtractor.from_pretrained(source, **hub_kwargs)
+            feature_extractor = transformers.Wav2Vec2FeatureExtractor.from_pretrained(source.path, **kwargs)
         except (OSError, ValueError):
             feature_extractor = None
         if feature_extractor is not None and int(feature_extractor.sampling_rate) != SAMPLE_RATE:
@@ -291,7 +217,7 @@ class SpeechEncoderExtractor(AudioExtractor[SC]):
     @property
     def store_dtype(self) -> str:
         """dtype of the stored values: float16 when asked, otherwise float32 (numpy has no bfloat16)."""
-        return "float16" if self.config.dtype == "float16" else "float32"
+        return self.config.store_dtype
 
     @property
     def min_samples(self) -> int:
