@@ -49,6 +49,9 @@ from affectstore.extract.wav2vec2 import (  # noqa: E402
     Wav2Vec2ExtractorConfig,
 )
 from affectstore.extract.face_boxes import FaceBoxesConfig, FaceBoxesExtractor  # noqa: E402
+from affectstore.extract.fer import FerConfig, FerExtractor  # noqa: E402
+from affectstore.extract.emotiefflib import EmotiEffLibConfig, EmotiEffLibExtractor  # noqa: E402
+from affectstore.extract.hf_image import HfImageConfig, HfImageExtractor  # noqa: E402
 
 __all__ = [
     "RESERVED_NAMES",
@@ -61,9 +64,15 @@ __all__ = [
     "Extractor",
     "ExtractorConfig",
     "ExtractorError",
+    "EmotiEffLibConfig",
+    "EmotiEffLibExtractor",
     "FaceBoxesConfig",
     "FaceBoxesExtractor",
     "Features",
+    "FerConfig",
+    "FerExtractor",
+    "HfImageConfig",
+    "HfImageExtractor",
     "FrameGeometry",
     "HubertExtractor",
     "HubertExtractorConfig",

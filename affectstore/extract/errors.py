@@ -25,7 +25,14 @@ class MissingDependencyError(ExtractorError, ImportError):
 
 
 class ModelLoadError(ExtractorError, RuntimeError):
-    """A checkpoint could not be loaded completely (missing or mismatched weights, bad config, missing file)."""
+    """A checkpoint could not be loaded completely (missing or mismatched weights, bad config, missing file).
+
+    ``advice`` says how to provide the model, where the generic hub advice does not fit.
+    """
+
+    def __init__(self, message: str, advice: str | None = None) -> None:
+        super().__init__(message)
+        self.advice = advice
 
 
 class InputError(ExtractorError, ValueError):

@@ -1,8 +1,12 @@
 """Face detection as a feature set (registered as ``face-boxes``): the largest face per sampled frame.
 
-Output ``face-boxes``: one row per sampled frame that has a face, ``x, y, w, h, score`` in the
-frame's pixels, times = the frame's presentation time. Frames without a face are simply
-absent; a video with no face in any sampled frame fails with that reason. The boxes are
+Outputs:
+
+- ``face-boxes``: one row per sampled frame that has a face, ``x, y, w, h, score`` in the
+  frame's pixels, times = the frame's presentation time. Frames without a face are simply
+  absent; a video with no face in any sampled frame fails with that reason.
+- ``face-boxes-coverage``: one row per video, ``sampled``, ``with_face``, ``fraction``: how
+  many frames were sampled and how many had a face (``affect store info`` prints their means). The boxes are
 kept so every run can be audited, and so later runs crop the same faces without detecting
 again.
 
@@ -27,6 +31,7 @@ from affectstore.extract.images import ImageBatch
 from affectstore.extract.registry import register
 
 COLUMNS = ("x", "y", "w", "h", "score")
+COVERAGE = ("sampled", "with_face", "fraction")
 DETECTORS = ("haar",)
 
 
@@ -74,6 +79,7 @@ class FaceBoxesExtractor(Extractor[FaceBoxesConfig]):
     version = "1"
     input = Input.FRAMES
     config_class = FaceBoxesConfig
+    output_suffixes = ("", "-coverage")
     devices = ("cpu",)
     bounded_stream = True
 
@@ -94,12 +100,17 @@ class FaceBoxesExtractor(Extractor[FaceBoxesConfig]):
             raise ModelLoadError(str(error)) from error
 
     def output_specs(self) -> dict[str, OutputSpec]:
+        boxes, coverage = self.output_names
         return {
-            self.prefix: OutputSpec(
-                self.prefix, len(COLUMNS), None, "float32", COLUMNS,
+            boxes: OutputSpec(
+                boxes, len(COLUMNS), None, "float32", COLUMNS,
                 f"largest face per frame sampled at {self.config.rate:g} fps ({self.config.detector}), frame pixels",
                 kind=OutputKind.SEGMENTS,
-            )
+            ),
+            coverage: OutputSpec(
+                coverage, len(COVERAGE), None, "float32", COVERAGE,
+                "frames sampled, frames with a face, and their fraction, per video", kind=OutputKind.VIDEO,
+            ),
         }
 
     def _libraries(self) -> tuple[str, ...]:
@@ -132,14 +143,17 @@ class FaceBoxesExtractor(Extractor[FaceBoxesConfig]):
             raise InputError(f"{self.name} takes the sampled frames of a video; got none.")
         return item
 
+    def outputs(self, boxes: Sequence[Features], sampled: int, first: float, last: float) -> Outputs:
+        """Both outputs of one video from its boxes chunk by chunk; InputError when no frame had a face."""
+        joined = Features.concatenate(list(boxes))
+        if len(joined) == 0:
+            raise InputError(no_face_message(sampled, self.config))
+        names = self.output_names
+        row = np.array([[sampled, len(joined), len(joined) / sampled]], dtype=np.float32)
+        return {names[0]: joined, names[1]: Features(row, np.array([(first + last) / 2.0]))}
+
     def extract_batch(self, items: Sequence[ImageBatch]) -> list[Outputs]:
-        out: list[Outputs] = []
-        for item in items:
-            boxes = self.boxes(item)
-            if len(boxes) == 0:
-                raise InputError(no_face_message(len(item), self.config))
-            out.append({self.prefix: boxes})
-        return out
+        return [self.outputs([self.boxes(item)], len(item), float(item.times[0]), float(item.times[-1])) for item in items]
 
     def open_stream(self, info: Any) -> Stream:
         self._require_loaded()
@@ -154,20 +168,21 @@ def no_face_message(n_frames: int, config: FaceBoxesConfig) -> str:
 
 
 class _BoxStream(Stream):
-    """Boxes chunk by chunk; fails at close when no chunk had a face."""
+    """Boxes chunk by chunk; both outputs (or the no-face failure) at close."""
 
     def __init__(self, extractor: FaceBoxesExtractor) -> None:
         self.extractor = extractor
-        self.frames = 0
-        self.faces = 0
+        self.boxes: list[Features] = []
+        self.sampled = 0
+        self.first = self.last = 0.0
 
     def push(self, chunk: ImageBatch) -> Outputs:
-        boxes = self.extractor.boxes(chunk)
-        self.frames += len(chunk)
-        self.faces += len(boxes)
-        return {self.extractor.prefix: boxes}
+        if self.sampled == 0:
+            self.first = float(chunk.times[0])
+        self.boxes.append(self.extractor.boxes(chunk))
+        self.sampled += len(chunk)
+        self.last = float(chunk.times[-1])
+        return {}
 
     def close(self) -> Outputs:
-        if self.faces == 0:
-            raise InputError(no_face_message(self.frames, self.extractor.config))
-        return {}
+        return self.extractor.outputs(self.boxes, self.sampled, self.first, self.last)

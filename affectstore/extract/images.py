@@ -34,7 +34,7 @@ class ImageBatch:
     images: Sequence[np.ndarray] = field(default_factory=tuple)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.times)
 
     @staticmethod
     def concatenate(chunks: Sequence[ImageBatch]) -> ImageBatch:

@@ -90,12 +90,13 @@ class FacesFeeder(Feeder):
             detector = self.context.extractors[index]
             assert isinstance(detector, FaceBoxesExtractor)
             found: list[Features] = []
-            frames = [0]
+            sampled: list[ImageBatch] = []
 
             def finish(decoded: Decoded) -> None:
-                decoded.produced[index] = {BOXES: Features.concatenate(found)}
+                n = sum(len(b) for b in sampled)
+                decoded.produced[index] = detector.outputs(found, n, float(sampled[0].times[0]), float(sampled[-1].times[-1]))
 
-            return ChunkedDecoded(_detected_chunks(detector, video, chunk, found, frames), ImageBatch.concatenate, finish)
+            return ChunkedDecoded(_detected_chunks(detector, video, chunk, found, sampled), ImageBatch.concatenate, finish)
         config, boxes = self._stored_boxes(entry)
         return ChunkedDecoded(_stored_box_chunks(config, boxes, video, chunk), ImageBatch.concatenate)
 
@@ -121,10 +122,11 @@ def _crop_file_chunks(crops: Any, chunk: int) -> Iterator[ImageBatch]:
 
 
 def _detected_chunks(
-    detector: FaceBoxesExtractor, video: Any, chunk: int, found: list[Features], frames: list[int]
+    detector: FaceBoxesExtractor, video: Any, chunk: int, found: list[Features], sampled: list[ImageBatch]
 ) -> Iterator[ImageBatch]:
+    """Crops of the frames with a face; ``found`` collects the boxes and ``sampled`` the frame chunks' times."""
     for batch in frame_chunks(video, detector.frame_rate, chunk):
-        frames[0] += len(batch)
+        sampled.append(ImageBatch(batch.times))
         boxes = detector.boxes(batch)
         found.append(boxes)
         if len(boxes):
@@ -132,7 +134,7 @@ def _detected_chunks(
             images = [detector.crop(by_time[t], box) for t, box in zip(boxes.times.tolist(), boxes.values, strict=True)]
             yield ImageBatch(boxes.times, images)
     if not any(len(b) for b in found):
-        raise InputError(no_face_message(frames[0], detector.config))
+        raise InputError(no_face_message(sum(len(b.times) for b in sampled), detector.config))
 
 
 def _stored_box_chunks(config: FaceBoxesConfig, boxes: Any, video: Any, chunk: int) -> Iterator[ImageBatch]:

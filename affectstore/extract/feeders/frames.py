@@ -36,7 +36,10 @@ def frame_chunks(path: Any, rate: float | None, chunk: int) -> Iterator[ImageBat
 
 
 def require_video(entry: Any) -> Any:
+    """The entry's video file, or an error that says why there is none."""
     if entry.video is None:
+        if entry.audio is not None:
+            raise ExtractionError(f"{entry.id!r} is audio only ({entry.audio.name}): there are no frames or faces in it")
         raise ExtractionError(
             f"no video file for video {entry.id!r} in the dataset (missing from its layout); add the file or leave the video out"
         )

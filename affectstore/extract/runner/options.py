@@ -206,7 +206,7 @@ def load_extractor(extractor: Extractor[Any]) -> None:
         extractor.load()
     except ModelLoadError as error:
         model = getattr(extractor.config, "model", None)
-        advice = getattr(error, "advice", None) or (
+        advice = error.advice or (
             f"Provide it as a local folder (config.json + weights), e.g. --set {extractor.prefix}.model=/path/to/model "
             f"or `model = \"/path/to/model\"` in the recipe's [extractors.{extractor.prefix}] table, or put the hub "
             "snapshot in the Hugging Face cache (HF_HOME / HF_HUB_CACHE, e.g. `huggingface-cli download "
