@@ -66,11 +66,19 @@ def available_extractors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choices, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
+
 def _unknown_message(name: str) -> str:
     known = ", ".join(available_extractors()) or "(none)"
     if name in RESERVED_NAMES:
         return f"Extractor '{name}' is planned but not available yet. Available extractors: {known}."
-    return f"Unknown extractor '{name}'. Known extractors: {known}."
+    return f"Unknown extractor '{name}'{did_you_mean(name, available_extractors())}. Known extractors: {known}."
 
 
 def get_extractor_class(name: str) -> type[Extractor[Any]]:

@@ -25,7 +25,7 @@ def test_the_audio_extractors_are_registered_with_their_input():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ax.UnknownExtractorError, match=r"Unknown extractor 'wav2vce2'\. Known extractors: egemaps, face-boxes, .*hubert, .*wav2vec2"):
+    with pytest.raises(ax.UnknownExtractorError, match=r"Unknown extractor 'wav2vce2' \(did you mean 'wav2vec2'\?\)\. Known extractors: .*egemaps, .*hubert, .*wav2vec2"):
         ax.get_extractor_class("wav2vce2")
     with pytest.raises(LookupError, match="Known extractors"):
         ax.create_extractor("nope")
@@ -33,7 +33,7 @@ def test_unknown_name_lists_the_known_ones():
 
 def test_reserved_name_is_reported_as_planned():
     assert "whisper" in ax.RESERVED_NAMES
-    with pytest.raises(ax.UnknownExtractorError, match=r"'whisper' is planned but not available yet\. Available extractors: egemaps"):
+    with pytest.raises(ax.UnknownExtractorError, match=r"'whisper' is planned but not available yet\. Available extractors: .*egemaps"):
         ax.create_extractor("whisper")
 
 

@@ -48,7 +48,7 @@ def test_failed_videos_give_exit_code_1(clips, tmp_path, clip_tools):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--features", "egemaps,wav2vec3"], "Unknown feature 'wav2vec3'. Known extractors: egemaps, face-boxes,"),
+        (["--features", "egemaps,wav2vec3"], "Unknown feature 'wav2vec3' (did you mean 'wav2vec2'?). Known extractors: "),
         (["--features", "egemaps", "--shard", "3/2"], "shard index must be in [0, 2)"),
         (["--features", "egemaps", "--device", "tpu"], "device must be cpu, cuda or cuda:K (e.g. cuda:0). Got 'tpu' instead."),
         (["--features", "egemaps", "--dtype", "int8"], "dtype must be one of float32, float16, bfloat16. Got 'int8' instead."),
@@ -57,7 +57,7 @@ def test_failed_videos_give_exit_code_1(clips, tmp_path, clip_tools):
         (["--features", "egemaps", "--set", "wav2vec2.layer=2"], "--set names feature 'wav2vec2', which is not requested. Requested: egemaps."),
         (["--features", "egemaps", "--split", "dev"], "unknown split 'dev'"),
         (["--features", "egemaps", "-o", "colour=red"], "unknown option(s) 'colour' for dataset 'clips'"),
-        ([], "No features given: pass --features a,b,c. Known extractors: egemaps, face-boxes,"),
+        ([], "No features given: pass --features a,b,c. Known extractors: "),
     ],
 )
 def test_bad_input_names_the_value_and_the_valid_ones(clips, tmp_path, args, message):

@@ -280,7 +280,7 @@ def test_videos_split_and_errors(dataset, tmp_path):
     assert summary.done == 2 and set(FeatureStore.open(tmp_path / "s.zarr").completed("clips", "egemaps")) == {ids[1], ids[3]}
     with pytest.raises(ValueError, match=r"no video 'spk1/clip_00\.wa' .*did you mean 'spk1/clip_00\.wav'"):
         run_extraction("clips", root, ["egemaps"], tmp_path / "s.zarr", videos=["spk1/clip_00.wa"], options=QUIET)
-    with pytest.raises(ax.UnknownExtractorError, match="Unknown feature 'wav2vec3'. Known extractors: egemaps, .*hubert, .*wav2vec2"):
+    with pytest.raises(ax.UnknownExtractorError, match=r"Unknown feature 'wav2vec3' \(did you mean 'wav2vec2'\?\)\. Known extractors: .*egemaps, .*hubert, .*wav2vec2"):
         run_extraction("clips", root, ["wav2vec3"], tmp_path / "s.zarr", options=QUIET)
     with pytest.raises(ExtractionError, match="device must be cpu, cuda or cuda:K.*Got 'gpu0'"):
         run_extraction("clips", root, ["egemaps"], tmp_path / "s.zarr", device="gpu0", options=QUIET)

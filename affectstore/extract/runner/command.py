@@ -73,7 +73,8 @@ def run_extraction(
     def build(feature: str) -> Extractor[Any]:
         return build_extractor(feature, settings, device=device, dtype=dtype, batch_size=batch_size)
 
-    plan = resolve(extractors, build, adapter, options, the_store, group, device=device)
+    configured = frozenset(k for k, v in (settings or {}).items() if v)
+    plan = resolve(extractors, build, adapter, options, the_store, group, device=device, configured=configured)
     check_unique_outputs(plan.extractors)
     used = {e.prefix for e in plan.extractors}
     stray = [f for f in set_features if f not in used]

@@ -11,7 +11,7 @@ from typing import Any
 
 from affectstore.extract.base import Extractor
 from affectstore.extract.errors import ExtractionError, MissingDependencyError, ModelLoadError, UnknownExtractorError
-from affectstore.extract.registry import available_extractors, create_extractor, get_extractor_class
+from affectstore.extract.registry import available_extractors, create_extractor, did_you_mean, get_extractor_class
 
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -152,9 +152,9 @@ def build_extractor(
     except UnknownExtractorError as error:
         defined = sorted(k for k, v in settings.items() if isinstance(v, Mapping))
         extra = f" The recipe defines: {', '.join(defined)}." if defined else ""
-        planned = "" if "planned" not in str(error) else " (planned, not available yet)"
+        hint = " (planned, not available yet)" if "planned" in str(error) else did_you_mean(feature, available_extractors() + defined)
         raise UnknownExtractorError(
-            f"Unknown feature {feature!r}{planned}. Known extractors: {', '.join(available_extractors())}.{extra}"
+            f"Unknown feature {feature!r}{hint}. Known extractors: {', '.join(available_extractors())}.{extra}"
         ) from None
     fields = cls.config_class.field_names()
     for key, value in (("device", device), ("dtype", dtype), ("batch_size", batch_size)):

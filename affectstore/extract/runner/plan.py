@@ -5,8 +5,9 @@ A feature set an extractor reads (a transcript, the face boxes) is either writte
 extractor of the same run, which then runs first (or, when the reader's feeder can run it
 itself while decoding, in the same pass: the face detector inside the faces feeder), or it
 is already in the store. A dependency that is in the store but not asked for is rebuilt from
-its stored config, so the run can fill in videos it lacks without changing its config hash;
-one that is nowhere is added with its default settings (or the recipe's).
+its stored config, so the run can fill in videos it lacks without changing its config hash
+(unless the user gave it settings: then those, and the store's config check decides); one
+that is nowhere is added with its default settings (or the recipe's).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Plan:
     external: dict[str, str]
     #: extractor index -> the feature names it reads.
     reads: dict[int, dict[str, str]]
+    #: extractor indices, producers before the extractors that read them.
+    order: list[int]
 
 
 def _store_provenance(store: Any, dataset: str, feature: str) -> dict[str, Any] | None:
@@ -85,8 +88,12 @@ def resolve(
     store: Any,
     dataset: str,
     device: str | None = None,
+    configured: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Add missing dependencies, order the extractors, bind their dependency hashes and group them into passes."""
+    """Add missing dependencies, order the extractors, bind their dependency hashes and group them into passes.
+
+    ``configured``: features the user gave settings for; such a dependency is built from those
+    settings even when the store has it (so a changed setting meets the store's config check)."""
     extractors = list(requested)
     reads: dict[int, dict[str, str]] = {}
     external: dict[str, str] = {}
@@ -100,7 +107,7 @@ def resolve(
         for feature in wanted.values():
             if any(feature in e.output_names for e in extractors) or feature in external:
                 continue
-            prov = _store_provenance(store, dataset, feature)
+            prov = None if feature in configured else _store_provenance(store, dataset, feature)
             if prov is not None:
                 rebuilt = _from_store(prov, feature, device)
                 if rebuilt is not None and prov.get("depends_on", {}) == {} and rebuilt.config_hash == prov.get("config_hash"):
@@ -145,7 +152,18 @@ def resolve(
 
     for k in range(len(extractors)):
         level_of(k)
-    for k in sorted(range(len(extractors)), key=lambda j: level[j]):
+    order: list[int] = []  # producers before their readers (depth-first; cycles were refused above)
+
+    def visit(k: int) -> None:
+        if k not in order:
+            for f in reads[k].values():
+                if f in producer:
+                    visit(producer[f])
+            order.append(k)
+
+    for k in range(len(extractors)):
+        visit(k)
+    for k in order:
         hashes = {}
         for feature in set(reads[k].values()):
             hashes[feature] = extractors[producer[feature]].config_hash if feature in producer else external[feature]
@@ -161,4 +179,4 @@ def resolve(
         if k in hosted_by:
             group.hosted.add(k)
     passes = [groups[key] for key in sorted(groups, key=lambda g: (g[0], _INPUT_ORDER[g[1]], str(g[2])))]
-    return Plan(extractors, passes, external, reads)
+    return Plan(extractors, passes, external, reads, order)

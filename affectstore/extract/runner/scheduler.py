@@ -77,7 +77,8 @@ class Runner:
         from affectstore.store import ConfigMismatchError
 
         existing = set(self._store_features())
-        for extractor, names, h in zip(self.extractors, self.outputs, self.hashes, strict=True):
+        for k in self.plan.order:  # producers first: a changed upstream config is named as the cause
+            extractor, names, h = self.extractors[k], self.outputs[k], self.hashes[k]
             for name in names:
                 if name not in existing:
                     continue
