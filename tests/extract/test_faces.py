@@ -324,3 +324,54 @@ def test_crema_d_faces_with_the_defaults(shared_data, tmp_path):
     assert coverage[:, 1].sum() / coverage[:, 0].sum() >= 0.95
     info = CliRunner().invoke(app, ["store", "info", str(store)])
     assert "face-boxes-coverage: 6 complete" in info.output and "fraction 1" in info.output
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "clips"
+    ids = [f"v{k:02d}.mp4" for k in range(10)]
+    for k, vid in enumerate(ids):
+        make_face_video(root / vid, 2.0 + 0.2 * k, skin=0.7 + 0.03 * k)
+    (root / "labels.csv").write_text("clip,emotion\n" + "".join(f"{v},a\n" for v in ids))
+    settings = {"hf-image": {"model": tiny["vit"]}}
+    reference_path = tmp_path / "reference.zarr"
+    assert run_extraction("clips", root, ["hf-image"], reference_path, settings=settings, options=QUIET).done == len(ids)
+    reference = FeatureStore.open(reference_path)
+
+    path = tmp_path / "killed.zarr"
+    command = [sys.executable, "-c", "from affectstore.cli import app; app(prog_name='affect')", "extract", "clips", str(root),
+               "--features", "hf-image", "--set", f"hf-image.model={tiny['vit']}", "--store", str(path), "--batch-size", "1",
+               "--no-progress"]
+    process = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = path / "clips" / "hf-image" / "done"
+    try:
+        deadline = time.monotonic() + 120
+        while not (done.is_dir() and sum(1 for _ in done.iterdir()) >= 2):
+            if process.poll() is not None:
+                pytest.fail(f"the run ended (rc {process.returncode}) before the kill: {process.stderr.read()[-2000:]!r}")
+            if time.monotonic() > deadline:
+                pytest.fail("no video completed within 120 s")
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    killed = FeatureStore.open(path)
+    assert 2 <= len(killed.completed("clips", "hf-image")) < len(ids), "the kill did not land mid-run"
+    summary = run_extraction("clips", root, ["hf-image"], path, settings=settings, options=QUIET)
+    assert summary.failed == 0 and summary.done + summary.skipped == len(ids)
+    resumed = FeatureStore.open(path)
+    for feature in ("hf-image", "face-boxes", "face-boxes-coverage"):
+        assert sorted(resumed.completed("clips", feature)) == ids
+        for vid in ids:
+            got, want = resumed.read_video("clips", feature, vid), reference.read_video("clips", feature, vid)
+            np.testing.assert_array_equal(got.times, want.times)
+            np.testing.assert_allclose(got.values, want.values, atol=1e-5)
