@@ -260,6 +260,12 @@ class Extractor(abc.ABC, Generic[C]):
                 )
             if overrides:
                 config = config.replace(**overrides)
+        kind = str(config.device).partition(":")[0]
+        if kind not in self.devices:
+            raise ValueError(
+                f"{self.name} runs on {' or '.join(self.devices)} only; device {config.device!r} is not possible. "
+                "Leave its device setting out."
+            )
         self._config: C = config
         self._loaded = False
         self._dependency_hashes: dict[str, str] = {}

@@ -42,6 +42,7 @@ def run_extraction(
     batch_size: int | None = None,
     options: RunOptions | None = None,
     set_features: Sequence[str] = (),
+    explicit: Sequence[str] = (),
 ) -> RunSummary:
     """Extract ``features`` for the videos of dataset ``dataset`` at ``root`` into ``store``.
 
@@ -51,6 +52,7 @@ def run_extraction(
     the dataset's group in the store (default: ``dataset``). ``shard``: ``"I/N"``, ``(I, N)``,
     False for none, or None to read the SLURM array variables. ``set_features``: features the
     user gave settings for on the command line; one the run neither asks for nor reads is an error.
+    ``explicit``: which of ``device``/``dtype`` the user typed (see :func:`build_extractors`).
     """
     from affectstore.datasets import get_adapter
     from affectstore.store import FeatureStore
@@ -58,7 +60,7 @@ def run_extraction(
     if not features:
         raise ExtractionError(f"No features requested. Known extractors: {', '.join(available_extractors())}.")
     options = options or RunOptions()
-    extractors = build_extractors(features, settings, device=device, dtype=dtype, batch_size=batch_size)
+    extractors = build_extractors(features, settings, device=device, dtype=dtype, batch_size=batch_size, explicit=explicit)
     adapter = get_adapter(dataset, root, **dict(dataset_options or {}))
     entries = adapter.manifest(split)
     if videos:
@@ -169,9 +171,10 @@ def extract_command(
         videos=videos,
         limit=limit if limit is not None else run.get("limit"),
         shard=parse_shard(shard, environ) or False,
-        device=device or run.get("device"),
-        dtype=dtype or run.get("dtype"),
-        batch_size=batch_size or run.get("batch_size"),
+        device=device if device is not None else run.get("device"),
+        dtype=dtype if dtype is not None else run.get("dtype"),
+        batch_size=batch_size if batch_size is not None else run.get("batch_size"),
         options=options,
         set_features=list(command_line),
+        explicit=[k for k, v in (("device", device), ("dtype", dtype)) if v is not None],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,6 +13,8 @@ from typing import Any
 from affectstore.extract.base import Extractor
 from affectstore.extract.errors import ExtractionError, MissingDependencyError, ModelLoadError, UnknownExtractorError
 from affectstore.extract.registry import available_extractors, create_extractor, did_you_mean, get_extractor_class
+
+logger = logging.getLogger(__name__)
 
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -82,8 +85,13 @@ RUN_OPTION_FIELDS = tuple(f.name for f in dataclasses.fields(RunOptions) if f.na
 
 
 def parse_shard(shard: str | tuple[int, int] | None, environ: Mapping[str, str] = os.environ) -> tuple[int, int] | None:
-    """``"I/N"`` (0 <= I < N) or a tuple; None reads SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT
-    (minus SLURM_ARRAY_TASK_MIN, so arrays numbered from 1 work) and gives None outside an array job."""
+    """A shard as ``(index, count)`` with a 0-based index, or None for the whole selection.
+
+    ``"I/N"`` is what users type: 1-based, I in 1..N, as SLURM arrays usually number their
+    tasks (``"1/4"`` .. ``"4/4"``); anything else is refused. A tuple is taken as the 0-based
+    ``(index, count)`` itself. None reads SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, counted
+    from SLURM_ARRAY_TASK_MIN, and gives None outside an array job.
+    """
     if shard is None:
         task, count = environ.get("SLURM_ARRAY_TASK_ID"), environ.get("SLURM_ARRAY_TASK_COUNT")
         if task is None or count is None:
@@ -94,19 +102,26 @@ def parse_shard(shard: str | tuple[int, int] | None, environ: Mapping[str, str] 
             raise ExtractionError(
                 f"SLURM_ARRAY_TASK_ID={task!r}, SLURM_ARRAY_TASK_COUNT={count!r} must be integers."
             ) from None
-        source = f"SLURM_ARRAY_TASK_ID={task} (count {count})"
-    elif isinstance(shard, tuple):
+        if not (total >= 1 and 0 <= index < total):
+            raise ExtractionError(
+                f"SLURM_ARRAY_TASK_ID={task} is not within the array of {count} tasks from SLURM_ARRAY_TASK_MIN="
+                f"{environ.get('SLURM_ARRAY_TASK_MIN', '0')}; pass --shard I/N (1 <= I <= N) instead."
+            )
+        return index, total
+    if isinstance(shard, tuple):
         index, total = shard
-        source = repr(shard)
-    else:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
-        if match is None:
-            raise ExtractionError(f"--shard must look like I/N with 0 <= I < N (e.g. 0/4). Got {shard!r} instead.")
-        index, total = int(match.group(1)), int(match.group(2))
-        source = repr(shard)
-    if not (total >= 1 and 0 <= index < total):
-        raise ExtractionError(f"shard index must be in [0, {total}) and count >= 1; got {index}/{total} from {source}.")
-    return index, total
+        if not (isinstance(index, int) and isinstance(total, int) and total >= 1 and 0 <= index < total):
+            raise ExtractionError(f"shard (index, count) must have 0 <= index < count. Got {shard!r} instead.")
+        return index, total
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
+    if match is None:
+        raise ExtractionError(f"--shard must look like I/N with 1 <= I <= N (e.g. 1/4 .. 4/4). Got {shard!r} instead.")
+    number, total = int(match.group(1)), int(match.group(2))
+    if not (total >= 1 and 1 <= number <= total):
+        raise ExtractionError(
+            f"--shard I/N counts from 1: I must be in 1..{total} (e.g. 1/{max(total, 1)} .. {total}/{total}). Got {shard!r} instead."
+        )
+    return number - 1, total
 
 
 def parse_value(text: str) -> Any:
@@ -156,14 +171,23 @@ def build_extractor(
         raise UnknownExtractorError(
             f"Unknown feature {feature!r}{hint}. Known extractors: {', '.join(available_extractors())}.{extra}"
         ) from None
-    fields = cls.config_class.field_names()
     for key, value in (("device", device), ("dtype", dtype), ("batch_size", batch_size)):
-        if value is not None and key in fields:
+        if value is not None and takes_option(cls, key, value):
             table[key] = value
     try:
         return create_extractor(name, table)
     except (TypeError, ValueError) as error:
         raise ExtractionError(f"Bad settings for feature {feature!r} (extractor {name!r}): {error}") from error
+
+
+def takes_option(cls: type[Extractor[Any]], key: str, value: Any) -> bool:
+    """Whether a run-wide ``--device``/``--dtype``/``--batch-size`` applies to an extractor class
+    (a CPU-only library keeps device cpu, so its provenance never records a device it did not use)."""
+    if key not in cls.config_class.field_names():
+        return False
+    if key == "device":
+        return str(value).partition(":")[0] in cls.devices
+    return True
 
 
 def build_extractors(
@@ -173,8 +197,13 @@ def build_extractors(
     device: str | None = None,
     dtype: str | None = None,
     batch_size: int | None = None,
+    explicit: Iterable[str] = (),
 ) -> list[Extractor[Any]]:
-    """Extractor instances (not loaded) for ``features`` (names, recipe prefixes or instances)."""
+    """Extractor instances (not loaded) for ``features`` (names, recipe prefixes or instances).
+
+    ``device``, ``dtype`` and ``batch_size`` apply where an extractor takes them. ``explicit``
+    names those the user typed: one that no requested extractor takes is an error (it would
+    change nothing), one that some ignore is logged once."""
     if device is not None and not DEVICE_PATTERN.match(device):
         raise ExtractionError(f"device must be cpu, cuda or cuda:K (e.g. cuda:0). Got {device!r} instead.")
     if dtype is not None and dtype not in DTYPES:
@@ -186,6 +215,20 @@ def build_extractors(
         for f in features
     ]
     check_unique_outputs(out)
+    for key, value in (("device", device), ("dtype", dtype)):
+        if value is None or key not in explicit or (key == "device" and value == "cpu"):
+            continue
+        ignoring = [e.prefix for e in out if not takes_option(type(e), key, value)]
+        flag = "--" + key
+        if ignoring and len(ignoring) == len(out):
+            what = "can run on " + value if key == "device" else "has a compute dtype"
+            raise ExtractionError(
+                f"{flag} {value}: none of the requested extractors ({', '.join(ignoring)}) {what}; it would change "
+                f"nothing. Leave {flag} out."
+            )
+        if ignoring:
+            logger.warning("%s %s applies to %s; %s ignore it", flag, value,
+                           ", ".join(e.prefix for e in out if e.prefix not in ignoring), ", ".join(ignoring))
     return out
 
 

@@ -34,6 +34,7 @@ class RunSummary:
     failures: list[FailureRecord] = field(default_factory=list)
     written: dict[str, int] = field(default_factory=dict)
     packed: list[str] = field(default_factory=list)
+    #: (0-based index, count); the text shows it 1-based, as users type it.
     shard: tuple[int, int] | None = None
 
     @property
@@ -60,7 +61,7 @@ class RunSummary:
         return self.amounts.get(unit, 0.0) / self.work_seconds if self.work_seconds > 0 else 0.0
 
     def text(self) -> str:
-        shard = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        shard = f" (shard {self.shard[0] + 1}/{self.shard[1]})" if self.shard else ""
         fed = ", ".join(f"{amount:.1f} {unit} = {self.rate(unit):.1f} {unit}/s" for unit, amount in self.amounts.items())
         lines = [
             f"{self.dataset} -> {self.store}{shard}: features {', '.join(self.features)}",
