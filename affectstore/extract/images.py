@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -31,10 +31,14 @@ class ImageBatch:
     """Images of one video (or one chunk of it) with their times in seconds from the video start."""
 
     times: np.ndarray
-    images: Sequence[np.ndarray] = field(default_factory=tuple)
+    images: Sequence[np.ndarray]
+
+    def __post_init__(self) -> None:
+        if len(self.times) != len(self.images):
+            raise ValueError(f"ImageBatch needs one time per image. Got {len(self.times)} times and {len(self.images)} images.")
 
     def __len__(self) -> int:
-        return len(self.times)
+        return len(self.images)
 
     @staticmethod
     def concatenate(chunks: Sequence[ImageBatch]) -> ImageBatch:

@@ -365,7 +365,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny):
             process.wait()
     assert process.returncode == -signal.SIGKILL
     killed = FeatureStore.open(path)
-    assert 2 <= len(killed.completed("clips", "hf-image")) < len(ids), "the kill did not land mid-run"
+    # two mark folders: the first is complete (the second may be cut short by the kill)
+    assert 1 <= len(killed.completed("clips", "hf-image")) < len(ids), "the kill did not land mid-run"
     summary = run_extraction("clips", root, ["hf-image"], path, settings=settings, options=QUIET)
     assert summary.failed == 0 and summary.done + summary.skipped == len(ids)
     resumed = FeatureStore.open(path)

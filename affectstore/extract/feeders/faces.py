@@ -90,11 +90,11 @@ class FacesFeeder(Feeder):
             detector = self.context.extractors[index]
             assert isinstance(detector, FaceBoxesExtractor)
             found: list[Features] = []
-            sampled: list[ImageBatch] = []
+            sampled: list[np.ndarray] = []
 
             def finish(decoded: Decoded) -> None:
-                n = sum(len(b) for b in sampled)
-                decoded.produced[index] = detector.outputs(found, n, float(sampled[0].times[0]), float(sampled[-1].times[-1]))
+                n = sum(len(t) for t in sampled)
+                decoded.produced[index] = detector.outputs(found, n, float(sampled[0][0]), float(sampled[-1][-1]))
 
             return ChunkedDecoded(_detected_chunks(detector, video, chunk, found, sampled), ImageBatch.concatenate, finish)
         config, boxes = self._stored_boxes(entry)
@@ -122,11 +122,11 @@ def _crop_file_chunks(crops: Any, chunk: int) -> Iterator[ImageBatch]:
 
 
 def _detected_chunks(
-    detector: FaceBoxesExtractor, video: Any, chunk: int, found: list[Features], sampled: list[ImageBatch]
+    detector: FaceBoxesExtractor, video: Any, chunk: int, found: list[Features], sampled: list[np.ndarray]
 ) -> Iterator[ImageBatch]:
     """Crops of the frames with a face; ``found`` collects the boxes and ``sampled`` the frame chunks' times."""
     for batch in frame_chunks(video, detector.frame_rate, chunk):
-        sampled.append(ImageBatch(batch.times))
+        sampled.append(batch.times)
         boxes = detector.boxes(batch)
         found.append(boxes)
         if len(boxes):
@@ -134,7 +134,7 @@ def _detected_chunks(
             images = [detector.crop(by_time[t], box) for t, box in zip(boxes.times.tolist(), boxes.values, strict=True)]
             yield ImageBatch(boxes.times, images)
     if not any(len(b) for b in found):
-        raise InputError(no_face_message(sum(len(b.times) for b in sampled), detector.config))
+        raise InputError(no_face_message(sum(len(t) for t in sampled), detector.config))
 
 
 def _stored_box_chunks(config: FaceBoxesConfig, boxes: Any, video: Any, chunk: int) -> Iterator[ImageBatch]:
