@@ -376,3 +376,16 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny):
             got, want = resumed.read_video("clips", feature, vid), reference.read_video("clips", feature, vid)
             np.testing.assert_array_equal(got.times, want.times)
             np.testing.assert_allclose(got.values, want.values, atol=1e-5)
+
+
+def test_face_boxes_alone_run_on_the_frames_feeder(face_clips, tmp_path):
+    from affectstore.extract.feeders import FramesFeeder
+    from affectstore.extract.runner.plan import resolve
+
+    summary = run_extraction("clips", face_clips, ["face-boxes"], tmp_path / "s.zarr", options=QUIET)
+    store = FeatureStore.open(tmp_path / "s.zarr")
+    assert sorted(store.completed("clips", "face-boxes")) == ["full.mp4", "gap.mp4", "long.mp4"]
+    assert "frames" in summary.amounts and summary.amounts["frames"] == 10 + 15 + 30 + 10  # blank.mp4 was sampled too
+    np.testing.assert_allclose(store.read_video("clips", "face-boxes-coverage", "gap.mp4").values, [[15, 10, 10 / 15]], rtol=1e-6)
+    plan = resolve([ax.create_extractor("face-boxes")], ax.create_extractor, None, QUIET, store, "clips")
+    assert [p.feeder for p in plan.passes] == [FramesFeeder]
