@@ -39,7 +39,7 @@ from affectstore.extract.registry import (
 )
 
 # One import line per extractor module: importing registers its names.
-from affectstore.extract.egemaps import EgemapsExtractor, EgemapsExtractorConfig  # noqa: E402
+from affectstore.extract.opensmile import CompareExtractor, EgemapsExtractor, EgemapsExtractorConfig  # noqa: E402
 from affectstore.extract.hubert import HubertExtractor, HubertExtractorConfig  # noqa: E402
 from affectstore.extract.vad import VadExtractor, VadExtractorConfig  # noqa: E402
 from affectstore.extract.wav2vec2 import (  # noqa: E402
@@ -52,6 +52,9 @@ from affectstore.extract.face_boxes import FaceBoxesConfig, FaceBoxesExtractor  
 from affectstore.extract.fer import FerConfig, FerExtractor  # noqa: E402
 from affectstore.extract.emotiefflib import EmotiEffLibConfig, EmotiEffLibExtractor  # noqa: E402
 from affectstore.extract.hf_image import HfImageConfig, HfImageExtractor  # noqa: E402
+from affectstore.extract.whisper import WhisperConfig, WhisperExtractor  # noqa: E402
+from affectstore.extract.whisper_encoder import WhisperEncoderConfig, WhisperEncoderExtractor  # noqa: E402
+from affectstore.extract.dataset_transcript import DatasetTranscriptExtractor  # noqa: E402
 
 __all__ = [
     "RESERVED_NAMES",

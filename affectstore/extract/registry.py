@@ -17,8 +17,6 @@ logger = logging.getLogger(__name__)
 #: Names kept for extractor families that come later; registering them is allowed,
 #: asking for one before it is registered says it is planned rather than unknown.
 RESERVED_NAMES: tuple[str, ...] = (
-    "whisper",
-    "whisper-encoder",
     "gte",
     "gte-large",
     "roberta-goemotions",
@@ -26,7 +24,6 @@ RESERVED_NAMES: tuple[str, ...] = (
     "e5",
     "gigachat",
     "openai-small",
-    "compare",
 )
 
 E = TypeVar("E", bound="type[Extractor[Any]]")
