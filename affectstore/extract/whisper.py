@@ -43,7 +43,9 @@ TASKS = ("transcribe", "translate")
 class WhisperConfig(WhisperModelConfig):
     """Transcription settings, passed to ``WhisperModel.transcribe``: ``language`` (None: detect),
     ``task``, ``beam_size``, ``temperature`` (fallback schedule), ``condition_on_previous_text``,
-    ``vad_filter``, ``word_timestamps``, ``initial_prompt``; ``window_s``: block length for long
+    ``vad_filter``, ``word_timestamps``, ``initial_prompt``, ``max_new_tokens`` (per window; None:
+    Whisper's limit); ``pcm16``: round the audio to 16-bit PCM first, as faster-whisper's own
+    decoder does, so a transcript equals faster-whisper's on the same file; ``window_s``: block length for long
     clips; ``batched`` / ``batch_size``: see the module docstring."""
 
     language: str | None = None
@@ -54,6 +56,8 @@ class WhisperConfig(WhisperModelConfig):
     vad_filter: bool = False
     word_timestamps: bool = True
     initial_prompt: str | None = None
+    max_new_tokens: int | None = None
+    pcm16: bool = True
     window_s: float = 600.0
     batched: bool = False
     batch_size: int = 8
@@ -70,9 +74,11 @@ class WhisperConfig(WhisperModelConfig):
             raise ValueError(f"beam_size must be an int >= 1. Got {self.beam_size!r} instead.")
         if not self.temperature or not all(isinstance(t, int | float) and 0 <= t <= 1 for t in self.temperature):
             raise ValueError(f"temperature must be a list of numbers in [0, 1]. Got {self.temperature!r} instead.")
+        if self.max_new_tokens is not None and (isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1):
+            raise ValueError(f"max_new_tokens must be None or an int >= 1. Got {self.max_new_tokens!r} instead.")
         if isinstance(self.window_s, bool) or not isinstance(self.window_s, int | float) or self.window_s < 30:
             raise ValueError(f"window_s must be a number of seconds >= 30. Got {self.window_s!r} instead.")
-        for name in ("condition_on_previous_text", "vad_filter", "word_timestamps", "batched"):
+        for name in ("condition_on_previous_text", "vad_filter", "word_timestamps", "batched", "pcm16"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false. Got {getattr(self, name)!r} instead.")
 
@@ -82,6 +88,7 @@ class WhisperConfig(WhisperModelConfig):
             "language": self.language, "task": self.task, "beam_size": self.beam_size, "temperature": list(self.temperature),
             "condition_on_previous_text": self.condition_on_previous_text, "vad_filter": self.vad_filter,
             "word_timestamps": self.word_timestamps, "initial_prompt": self.initial_prompt,
+            "max_new_tokens": self.max_new_tokens,
         }
         if self.batched:
             options["batch_size"] = self.batch_size
@@ -127,7 +134,10 @@ class WhisperExtractor(AudioExtractor[WhisperConfig]):
     def transcribe(self, waveform: np.ndarray, offset: float = 0.0) -> tuple[list[Any], Any]:
         """faster-whisper's segments (times shifted by ``offset`` seconds) and its transcription info."""
         self._require_loaded()
-        segments, info = self._engine.transcribe(np.ascontiguousarray(waveform, dtype=np.float32), **self.config.transcribe_options())
+        audio = np.ascontiguousarray(waveform, dtype=np.float32)
+        if self.config.pcm16:
+            audio = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16).astype(np.float32) / 32768.0
+        segments, info = self._engine.transcribe(audio, **self.config.transcribe_options())
         segments = list(segments)
         if offset:
             for segment in segments:

@@ -127,34 +127,42 @@ class WhisperEncoderExtractor(AudioExtractor[WhisperEncoderConfig]):
 
 
 class _EncoderStream(AudioStream):
-    """30-s windows of a long clip encoded as they fill (features per window, with 200 samples of context)."""
+    """30-s windows of a long clip encoded as they fill. Each window's log-mel frames are computed
+    with two hops of the neighbouring audio on each side, so every frame sees the samples it sees
+    in the whole clip (only the dynamic-range clamp is per window; see the module docstring)."""
+
+    CONTEXT = 2 * HOP
 
     def __init__(self, extractor: WhisperEncoderExtractor, stats: WaveStats) -> None:
         super().__init__(extractor, stats)
         self._encoder = extractor
         self._window = WINDOW_S * SAMPLE_RATE
-        self._buffer = np.zeros(0, np.float32)
+        self._buffer = np.zeros(0, np.float32)  # starts CONTEXT samples before the next window (after the first)
         self._index = 0
 
     def push(self, block: np.ndarray) -> Outputs:
         self._buffer = np.concatenate([self._buffer, self._accept(block)])
+        lead = self.CONTEXT if self._index else 0
         out = []
-        while len(self._buffer) >= self._window:
-            out.append(self._take(self._window))
-        return {self._encoder.prefix: _join(out, self._encoder)} if out else {}
+        while len(self._buffer) >= lead + self._window + self.CONTEXT:
+            out.append(self._take(lead, self._window, final=False))
+            lead = self.CONTEXT
+        return {self._encoder.prefix: Features.concatenate(out)} if out else {}
 
-    def _take(self, n: int) -> Features:
-        piece, self._buffer = self._buffer[:n], self._buffer[n:]
-        windows = self._encoder.windows(self._encoder.mel(piece))
-        features = self._encoder._features_of(self._encoder._states(windows), self._index)
+    def _take(self, lead: int, n: int, final: bool) -> Features:
+        encoder = self._encoder
+        piece = self._buffer[: lead + n + (0 if final else self.CONTEXT)]
+        skip = lead // HOP
+        mel = encoder._features(np.ascontiguousarray(piece, dtype=np.float32))[:, skip : skip + n // HOP]
+        features = encoder._features_of(encoder._states(encoder.windows(mel)), self._index)
+        self._buffer = self._buffer[lead + n - self.CONTEXT :]
         self._index += 1
         return features
 
     def close(self) -> Outputs:
         self._check_complete()
-        out = [self._take(len(self._buffer))] if len(self._buffer) >= self._encoder.min_samples else []
-        return {self._encoder.prefix: _join(out, self._encoder)} if out else {}
-
-
-def _join(parts: list[Features], encoder: WhisperEncoderExtractor) -> Features:
-    return Features.concatenate(parts)
+        lead = self.CONTEXT if self._index else 0
+        rest = len(self._buffer) - lead
+        if rest < self._encoder.min_samples:
+            return {}
+        return {self._encoder.prefix: self._take(lead, rest, final=True)}
