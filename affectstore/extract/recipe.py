@@ -39,18 +39,10 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS = ("dataset", "root", "store", "name", "split", "dataset_options", "run", "extractors")
-RUN_KEYS = (
-    "device",
-    "dtype",
-    "batch_size",
-    "pool_size",
-    "stream_above_s",
-    "block_s",
-    "prefetch",
-    "writer_thread",
-    "pack",
-    "limit",
-)
+def _run_keys() -> tuple[str, ...]:
+    from affectstore.extract.runner.options import RUN_OPTION_FIELDS
+
+    return ("device", "dtype", "batch_size", "limit", *RUN_OPTION_FIELDS)
 
 
 class RecipeError(ValueError):
@@ -120,9 +112,10 @@ def load_recipe(path: str | Path) -> Recipe:
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}. Valid keys: {', '.join(TOP_LEVEL_KEYS)}.")
     run = _table(data, "run", where)
-    bad_run = sorted(set(run) - set(RUN_KEYS))
+    run_keys = _run_keys()
+    bad_run = sorted(set(run) - set(run_keys))
     if bad_run:
-        raise RecipeError(f"{where}: unknown [run] setting(s) {', '.join(map(repr, bad_run))}. Valid: {', '.join(RUN_KEYS)}.")
+        raise RecipeError(f"{where}: unknown [run] setting(s) {', '.join(map(repr, bad_run))}. Valid: {', '.join(run_keys)}.")
     specs = []
     for feature, settings in _table(data, "extractors", where).items():
         if not isinstance(settings, Mapping):

@@ -25,7 +25,9 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from affectstore.extract.base import ModelLoadError, OutputSpec, register, require
+from affectstore.extract.base import OutputKind, OutputSpec
+from affectstore.extract.errors import ModelLoadError, require
+from affectstore.extract.registry import register
 from affectstore.extract.wav2vec2 import SpeechEncoderConfig, SpeechEncoderExtractor
 
 LABELS = ("arousal", "dominance", "valence")
@@ -80,7 +82,7 @@ class VadExtractorConfig(SpeechEncoderConfig):
 
 
 @register
-class VadExtractor(SpeechEncoderExtractor):
+class VadExtractor(SpeechEncoderExtractor[VadExtractorConfig]):
     """Arousal, dominance, valence per video (``vad``) and per ~20 ms frame (``vad-frames``)."""
 
     name = "vad"
@@ -122,7 +124,8 @@ class VadExtractor(SpeechEncoderExtractor):
         video, frames = self.output_names
         return {
             video: OutputSpec(
-                video, len(LABELS), None, self.store_dtype, LABELS, "regression head on the mean last hidden state"
+                video, len(LABELS), None, self.store_dtype, LABELS, "regression head on the mean last hidden state",
+                kind=OutputKind.VIDEO,
             ),
             frames: OutputSpec(
                 frames,
@@ -131,5 +134,6 @@ class VadExtractor(SpeechEncoderExtractor):
                 self.store_dtype,
                 LABELS,
                 "regression head applied to each frame's last hidden state",
+                kind=OutputKind.FRAMES,
             ),
         }

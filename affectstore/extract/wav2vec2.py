@@ -21,39 +21,40 @@ no frame still count in that normalisation as they do when the model sees the wh
 from __future__ import annotations
 
 import logging
-import os
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from affectstore.extract.base import (
+from affectstore.extract.audio import (
     SAMPLE_RATE,
     AudioExtractor,
     AudioStream,
-    ExtractorConfig,
-    Features,
     FrameGeometry,
-    InputError,
-    ModelLoadError,
-    OutputSpec,
     Segment,
-    batched,
+    WaveStats,
     normalize_waveform,
     plan_segments,
-    register,
-    require,
-    weights_sha256,
-    WaveStats,
 )
+from affectstore.extract.base import Features, OutputKind, OutputSpec, batched
+from affectstore.extract.hf import (
+    HubModelConfig,
+    Source,
+    check_loading_info,
+    compute_dtype,
+    identify,
+    load_config,
+    load_weights,
+    source_of,
+    torch_device,
+)
+from affectstore.extract.errors import InputError, ModelLoadError, require
+from affectstore.extract.registry import register
 
 logger = logging.getLogger(__name__)
-
-DTYPES = ("float32", "float16", "bfloat16")
 
 # Weights a checkpoint may legitimately lack: the SpecAugment mask embedding is only used
 # in training and is absent from many fine-tuned checkpoints.
@@ -61,7 +62,7 @@ _OPTIONAL_WEIGHTS = ("masked_spec_embed",)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SpeechEncoderConfig(ExtractorConfig):
+class SpeechEncoderConfig(HubModelConfig):
     """Settings of a transformer speech encoder.
 
     ``window_s`` seconds of frames are kept per window of a long clip, with ``context_s``
@@ -71,25 +72,12 @@ class SpeechEncoderConfig(ExtractorConfig):
     dtype on GPU; on CPU half precision is computed in float32 (see the extractor docs).
     """
 
-    model: str
-    revision: str | None = None
-    dtype: str = "float32"
     window_s: float = 20.0
     context_s: float = 5.0
     normalize: bool | None = None
-    #: Hugging Face cache folder to read hub ids from (None: the default, HF_HUB_CACHE / HF_HOME).
-    cache_dir: str | None = None
-
-    NON_OUTPUT_FIELDS: ClassVar[frozenset[str]] = ExtractorConfig.NON_OUTPUT_FIELDS | {"cache_dir"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"model must be a hub id or a local folder path. Got {self.model!r} instead.")
-        if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
-            raise ValueError(f"revision must be None or a branch, tag or commit hash. Got {self.revision!r} instead.")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}. Got {self.dtype!r} instead.")
         if not isinstance(self.window_s, int | float) or isinstance(self.window_s, bool) or not self.window_s > 0:
             raise ValueError(f"window_s must be a number of seconds > 0. Got {self.window_s!r} instead.")
         if not isinstance(self.context_s, int | float) or isinstance(self.context_s, bool) or not self.context_s >= 0:
@@ -98,15 +86,13 @@ class SpeechEncoderConfig(ExtractorConfig):
             raise ValueError(f"normalize must be None (follow the checkpoint), True or False. Got {self.normalize!r} instead.")
 
 
-def _is_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+SC = TypeVar("SC", bound=SpeechEncoderConfig)
 
 
-class SpeechEncoderExtractor(AudioExtractor):
+class SpeechEncoderExtractor(AudioExtractor[SC]):
     """Shared machinery of wav2vec2-style encoders; subclasses pick the model class and outputs."""
 
     version = "1"
-    config_class: ClassVar[type[SpeechEncoderConfig]] = SpeechEncoderConfig
     #: transformers config ``model_type`` values this extractor accepts.
     model_types: ClassVar[tuple[str, ...]] = ("wav2vec2",)
     #: Whether per-video outputs are computed from the mean of the last hidden state.
@@ -123,74 +109,26 @@ class SpeechEncoderExtractor(AudioExtractor):
 
     def _check_model(self, model: Any, loading_info: dict[str, Any]) -> None:
         """Fail on weights the checkpoint lacks or has with other shapes (transformers only warns)."""
-        missing = [k for k in loading_info.get("missing_keys", ()) if not any(o in k for o in _OPTIONAL_WEIGHTS)]
-        mismatched = list(loading_info.get("mismatched_keys", ()))
-        if missing:
-            shown = ", ".join(sorted(missing)[:8]) + (" ..." if len(missing) > 8 else "")
-            raise ModelLoadError(
-                f"Checkpoint {self.config.model!r} lacks {len(missing)} weight(s) that {type(model).__name__} needs "
-                f"({shown}); transformers would fill them with random values. Check that it is a "
-                f"{'/'.join(self.model_types)} checkpoint meant for the '{self.name}' extractor."
-            )
-        if mismatched:
-            shown = ", ".join(str(m) for m in mismatched[:8])
-            raise ModelLoadError(
-                f"Checkpoint {self.config.model!r} has weight(s) whose shapes do not match its config: {shown}."
-            )
+        check_loading_info(
+            model, loading_info, self.config.model,
+            f"a {'/'.join(self.model_types)} checkpoint meant for the '{self.name}' extractor", _OPTIONAL_WEIGHTS,
+        )
 
     def _load(self) -> None:
         torch = require("torch")
         transformers = require("transformers")
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
 
-        try:
-            device = torch.device(cfg.device)
-        except (RuntimeError, ValueError) as error:
-            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda:0'. Got {cfg.device!r} instead.") from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {cfg.device!r} was requested but torch sees no CUDA device. Use device='cpu'.")
-
-        # Half precision on CPU is slow and some ops (conv1d in float16) are unsupported,
-        # so compute in float32 there and store the requested precision.
-        requested = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[cfg.dtype]
-        compute = requested if device.type != "cpu" else torch.float32
-        if compute != requested:
-            logger.info("%s: computing in float32 on CPU; outputs are stored as %s", self.name, self.store_dtype)
-
-        local = Path(cfg.model).expanduser().is_dir()
-        source = str(Path(cfg.model).expanduser()) if local else cfg.model
-        hub_kwargs: dict[str, Any] = {"revision": cfg.revision, "local_files_only": local or _is_offline()}
-        if cfg.cache_dir is not None:
-            hub_kwargs["cache_dir"] = cfg.cache_dir
-
-        model_class = self._model_class(transformers)
-        try:
-            # AutoConfig reads model_type first, so a checkpoint of another family is named, not half-loaded.
-            model_config = transformers.AutoConfig.from_pretrained(source, **hub_kwargs)
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(
-                f"Could not read the model config of {cfg.model!r} (revision {cfg.revision!r}): {str(error).rstrip('.')}. "
-                "Pass a hub id that is in the local cache (HF_HUB_OFFLINE=1 allows no download) or a folder "
-                "holding config.json and the weights."
-            ) from error
-        model_type = getattr(model_config, "model_type", None)
-        if model_type not in self.model_types:
-            raise ModelLoadError(
-                f"Checkpoint {cfg.model!r} is a {model_type!r} model; the '{self.name}' extractor expects "
-                f"{' or '.join(map(repr, self.model_types))}."
-            )
+        device = torch_device(torch, cfg.device)
+        compute = compute_dtype(torch, cfg.dtype, device, self.name)
+        source = source_of(cfg)
+        model_config = load_config(transformers, cfg, source, self.model_types, self.name)
         if getattr(model_config, "add_adapter", False):
             raise ModelLoadError(
                 f"Checkpoint {cfg.model!r} has an adapter on top of the encoder (add_adapter=True), which changes "
                 "the frame rate; such checkpoints are not supported."
             )
-
-        try:
-            model, info = model_class.from_pretrained(
-                source, config=model_config, output_loading_info=True, dtype=compute, **hub_kwargs
-            )
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"Could not load the weights of {cfg.model!r} (revision {cfg.revision!r}): {error}") from error
+        model, info = load_weights(self._model_class(transformers), cfg, source, model_config, compute)
         self._check_model(model, info)
         model.eval()
         model.to(device)
@@ -205,11 +143,11 @@ class SpeechEncoderExtractor(AudioExtractor):
         self._geometry = self._frame_geometry(model_config)
         self._check_geometry(encoder)
         self._mask = getattr(model_config, "feat_extract_norm", "group") == "layer"
-        self._normalize = self._resolve_normalize(transformers, source, hub_kwargs, model_config)
+        self._normalize = self._resolve_normalize(transformers, source, model_config)
         self._layer = self._select_layer(encoder, model_config)
         self._window_frames = max(1, round(cfg.window_s * self._geometry.rate))
         self._context_frames = round(cfg.context_s * self._geometry.rate)
-        self._identity = self._identify(local, source)
+        self._identity = identify(cfg, source, self.name)
         logger.info(
             "%s: loaded %s (%s, %d layers, hidden %d) on %s, compute %s, layer %d, normalize %s",
             self.name,
@@ -222,25 +160,6 @@ class SpeechEncoderExtractor(AudioExtractor):
             self._layer,
             self._normalize,
         )
-
-    def _identify(self, local: bool, source: str) -> dict[str, Any]:
-        """Exact weights used: SHA-256 of the weight files, plus the snapshot commit for hub ids.
-
-        from_pretrained has just placed the files in the hub cache, so the snapshot folder
-        that the requested revision points to now is the one that was loaded.
-        """
-        if local:
-            return {"commit": None, "weights_sha256": weights_sha256(source)}
-        hub = require("huggingface_hub")
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
-        cached = hub.try_to_load_from_cache(
-            source, "config.json", cache_dir=cfg.cache_dir, revision=cfg.revision or "main"
-        )
-        if not isinstance(cached, str):
-            logger.warning("%s: could not find %r in the hub cache; provenance has no commit or weight hashes", self.name, source)
-            return {"commit": None, "weights_sha256": None}
-        snapshot = Path(cached).parent
-        return {"commit": snapshot.name, "weights_sha256": weights_sha256(snapshot)}
 
     @staticmethod
     def _frame_geometry(model_config: Any) -> FrameGeometry:
@@ -262,10 +181,11 @@ class SpeechEncoderExtractor(AudioExtractor):
                 f"arithmetic ({ours}); this checkpoint's front end is not supported."
             )
 
-    def _resolve_normalize(self, transformers: Any, source: str, hub_kwargs: dict[str, Any], model_config: Any) -> bool:
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+    def _resolve_normalize(self, transformers: Any, source: Source, model_config: Any) -> bool:
+        cfg = self.config
+        kwargs = {k: v for k, v in source.kwargs.items() if k != "use_safetensors"}
         try:
-            feature_extractor = transformers.Wav2Vec2FeatureExtractor.from_pretrained(source, **hub_kwargs)
+            feature_extractor = transformers.Wav2Vec2FeatureExtractor.from_pretrained(source.path, **kwargs)
         except (OSError, ValueError):
             feature_extractor = None
         if feature_extractor is not None and int(feature_extractor.sampling_rate) != SAMPLE_RATE:
@@ -297,7 +217,7 @@ class SpeechEncoderExtractor(AudioExtractor):
     @property
     def store_dtype(self) -> str:
         """dtype of the stored values: float16 when asked, otherwise float32 (numpy has no bfloat16)."""
-        return "float16" if self.config.dtype == "float16" else "float32"  # type: ignore[attr-defined]
+        return self.config.store_dtype
 
     @property
     def min_samples(self) -> int:
@@ -340,6 +260,7 @@ class SpeechEncoderExtractor(AudioExtractor):
                 self.store_dtype,
                 None,
                 f"hidden states after transformer layer {self._layer} of {self._model_config.num_hidden_layers}",
+                kind=OutputKind.FRAMES,
             )
         }
 
@@ -347,7 +268,7 @@ class SpeechEncoderExtractor(AudioExtractor):
         return ("torch", "transformers", "safetensors")
 
     def _model_provenance(self) -> dict[str, Any]:
-        cfg: SpeechEncoderConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         return {
             "id": cfg.model,
             "revision": cfg.revision,
@@ -536,9 +457,9 @@ class SpeechEncoderExtractor(AudioExtractor):
 class _SpeechStream(AudioStream):
     """Windowed streaming for speech encoders (see :meth:`SpeechEncoderExtractor.open_stream`)."""
 
-    def __init__(self, extractor: SpeechEncoderExtractor, stats: WaveStats) -> None:
+    def __init__(self, extractor: SpeechEncoderExtractor[Any], stats: WaveStats) -> None:
         super().__init__(extractor, stats)
-        ex = extractor
+        self._encoder = ex = extractor
         self._geometry = ex._geometry
         self._scale = (stats.mean, math.sqrt(stats.var + 1e-7)) if ex._normalize else None
         self._todo: deque[Segment] = deque(
@@ -559,13 +480,13 @@ class _SpeechStream(AudioStream):
     def close(self) -> dict[str, Features]:
         self._check_complete()
         outputs = self._drain(final=True)
-        ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
+        ex = self._encoder
         outputs.update(ex._finish(self.stats.n_samples, self._geometry.n_frames(self.stats.n_samples), self._sums))
         self._buffer = np.zeros(0, dtype=np.float32)
         return outputs
 
     def _drain(self, final: bool) -> dict[str, Features]:
-        ex: SpeechEncoderExtractor = self.extractor  # type: ignore[assignment]
+        ex = self._encoder
         # A segment is ready once its input has arrived; the last one's input runs to the clip end.
         while self._todo and ex._input_range(self._todo[0], self.stats.n_samples)[1] <= self.received:
             self._ready.append(self._todo.popleft())
@@ -594,15 +515,15 @@ class _SpeechStream(AudioStream):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Wav2Vec2ExtractorConfig(SpeechEncoderConfig):
-    """wav2vec2 settings. ``layer``: None or -1 for the last hidden state; k >= 1 for the output of
-    transformer layer k; 0 for the input of the first transformer layer (as transformers'
-    ``hidden_states[k]``). Negative values count from the end like Python indices. The last
-    layer (None, -1 or k = num_hidden_layers) is always ``last_hidden_state``, which for
-    stable-layer-norm checkpoints (large, robust) includes the encoder's final layer norm, as
-    ``hidden_states[-1]`` did in transformers 4 (transformers 5 records it without that norm)."""
+class LayeredEncoderConfig(SpeechEncoderConfig):
+    """A speech encoder whose output is one layer's hidden states. ``layer``: None or -1 for the
+    last hidden state; k >= 1 for the output of transformer layer k; 0 for the input of the
+    first transformer layer (as transformers' ``hidden_states[k]``). Negative values count from
+    the end like Python indices. The last layer (None, -1 or k = num_hidden_layers) is always
+    ``last_hidden_state``, which for stable-layer-norm checkpoints (large, robust) includes the
+    encoder's final layer norm, as ``hidden_states[-1]`` did in transformers 4 (transformers 5
+    records it without that norm)."""
 
-    model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
     layer: int | None = None
 
     def __post_init__(self) -> None:
@@ -611,17 +532,27 @@ class Wav2Vec2ExtractorConfig(SpeechEncoderConfig):
             raise ValueError(f"layer must be None or an int. Got {self.layer!r} instead.")
 
 
-class LayerSelectingExtractor(SpeechEncoderExtractor):
+@dataclass(frozen=True, kw_only=True)
+class Wav2Vec2ExtractorConfig(LayeredEncoderConfig):
+    """wav2vec2 settings; ``layer`` as in :class:`LayeredEncoderConfig`."""
+
+    model: str = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
+
+
+LC = TypeVar("LC", bound=LayeredEncoderConfig)
+
+
+class LayerSelectingExtractor(SpeechEncoderExtractor[LC]):
     """A speech encoder whose output is the hidden state of a chosen layer."""
 
     def _select_layer(self, encoder: Any, model_config: Any) -> int:
         layers = int(model_config.num_hidden_layers)
-        requested = self.config.layer  # type: ignore[attr-defined]
+        requested = self.config.layer
         if requested is None:
             return layers
         if not -(layers + 1) <= requested <= layers:
             raise ValueError(
-                f"layer must be in the range [{-(layers + 1)}, {layers}] for {self.config.model!r} "  # type: ignore[attr-defined]
+                f"layer must be in the range [{-(layers + 1)}, {layers}] for {self.config.model!r} "
                 f"({layers} transformer layers). Got {requested} instead."
             )
         layer = requested if requested >= 0 else layers + 1 + requested
@@ -637,7 +568,7 @@ class LayerSelectingExtractor(SpeechEncoderExtractor):
 
 
 @register
-class Wav2Vec2Extractor(LayerSelectingExtractor):
+class Wav2Vec2Extractor(LayerSelectingExtractor[Wav2Vec2ExtractorConfig]):
     """Hidden states of any Wav2Vec2 checkpoint (hub id or local folder), ~50 Hz, one row per frame.
 
     Default model: ``audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim`` (1024-d,

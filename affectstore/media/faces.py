@@ -20,6 +20,37 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 
+def load_face_crop(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One face-crop image as (H, W, 3) uint8 RGB; ``size=(width, height)`` resizes (bilinear).
+
+    Raises `MediaError` subclasses for missing, empty, unsupported or unreadable images.
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Loading face crops needs Pillow: pip install 'affectstore[extract]'") from exc
+
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise UnsupportedMediaError(
+            path,
+            f"extension {path.suffix or '(none)'!r} is not a face-crop image type",
+            hint=f"Face crops must be one of {', '.join(sorted(IMAGE_EXTENSIONS))}.",
+        )
+    if not path.is_file():
+        raise MissingMediaError(path, "face crop not found")
+    if path.stat().st_size == 0:
+        raise EmptyMediaError(path, "face crop is empty (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if size is not None:
+                image = image.resize((int(size[0]), int(size[1])), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CorruptMediaError(path, f"cannot decode the image ({exc})") from exc
+
+
 def load_face_crops(
     paths: Sequence[str | Path],
     times: Sequence[float] | np.ndarray | None = None,
@@ -33,11 +64,6 @@ def load_face_crops(
     `MediaError` subclasses for missing, empty or unreadable images. Needs Pillow
     (``pip install affectstore[extract]``).
     """
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("Loading face crops needs Pillow: pip install 'affectstore[extract]'") from exc
-
     paths = [Path(p) for p in paths]
     if times is None:
         out_times = np.arange(len(paths), dtype=np.float64)
@@ -47,24 +73,7 @@ def load_face_crops(
             raise ValueError(f"times must hold one value per path ({len(paths)}). Got shape {out_times.shape} instead.")
     images: list[np.ndarray] = []
     for path in paths:
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise UnsupportedMediaError(
-                path,
-                f"extension {path.suffix or '(none)'!r} is not a face-crop image type",
-                hint=f"Face crops must be one of {', '.join(sorted(IMAGE_EXTENSIONS))}.",
-            )
-        if not path.is_file():
-            raise MissingMediaError(path, "face crop not found")
-        if path.stat().st_size == 0:
-            raise EmptyMediaError(path, "face crop is empty (0 bytes)")
-        try:
-            with Image.open(path) as image:
-                image = image.convert("RGB")
-                if size is not None:
-                    image = image.resize((int(size[0]), int(size[1])), Image.BILINEAR)
-                array = np.asarray(image, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise CorruptMediaError(path, f"cannot decode the image ({exc})") from exc
+        array = load_face_crop(path, size)
         if images and array.shape != images[0].shape:
             raise ValueError(
                 f"{path}: face crop is {array.shape[1]}x{array.shape[0]}, the first one is "

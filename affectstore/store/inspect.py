@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from affectstore.store.provenance import model_name
 from affectstore.store.store import FeatureStore
 
@@ -31,7 +33,8 @@ def store_info(store: FeatureStore) -> str:
             current = info.dataset
             lines.append(f"dataset {current}")
         p = info.provenance
-        rate = "per video" if p.get("rate") is None else f"{p['rate']:g} Hz"
+        rate = {"video": "per video", "segments": "rows at their own times", "text": "timed text"}.get(p["kind"])
+        rate = f"{p['rate']:g} Hz" if p.get("rate") is not None else rate or "per video"
         model = model_name(p)
         lines.append(
             f"  {info.feature}: {info.n_complete} complete, {info.n_failed} failed | {p['kind']}, dim {p['dim']}, "
@@ -42,7 +45,16 @@ def store_info(store: FeatureStore) -> str:
             + (f", model {model}" if model else "")
             + f", config {p['config_hash']}, made {p.get('created', '?')} on {p.get('host', '?')}"
         )
+        if p["kind"] == "video" and p.get("columns") and len(p["columns"]) <= 8 and info.n_complete:
+            lines.append("      " + _column_means(store, info.dataset, info.feature, p["columns"], info.n_complete))
     return "\n".join(lines)
+
+
+def _column_means(store: FeatureStore, dataset: str, feature: str, columns: list[str], n: int) -> str:
+    """Means of a small per-video feature's columns (a face coverage, a speech VAD vector)."""
+    table = store.load_feature(dataset, feature)
+    means = np.nanmean(np.asarray(table.values, dtype=np.float64), axis=0)
+    return "mean over " + f"{n} videos: " + ", ".join(f"{c} {m:.3g}" for c, m in zip(columns, means, strict=True))
 
 
 def list_videos(store: FeatureStore, dataset: str, feature: str, failed: bool = False) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 # Fields every feature set must declare; trainers read dims and rates from here.
 REQUIRED = ("extractor", "config_hash", "dim", "dtype", "kind")
-KINDS = ("frames", "video", "text")
+KINDS = ("frames", "video", "segments", "text")
 DTYPES = ("float16", "float32")
 # Libraries whose versions can change the numbers a feature set holds.
 _TRACKED_LIBRARIES = ("affectstore", "numpy", "zarr", "torch", "transformers", "opensmile", "av",

@@ -295,8 +295,8 @@ class FeatureStore:
         self._check_feature(dataset, feature)
         self.delete_dir(f"{dataset}/{feature}")
 
-    def check_hash(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
-        """The provenance of `dataset/feature`; `ConfigMismatchError` unless its config hash is `config_hash`."""
+    def check_config(self, dataset: str, feature: str, config_hash: str) -> dict[str, Any]:
+        """The stored provenance of `dataset/feature`; ConfigMismatchError when its config hash is not `config_hash`."""
         prov = self.provenance(dataset, feature)
         if prov["config_hash"] != config_hash:
             raise ConfigMismatchError(_mismatch_message(dataset, feature, prov, config_hash))

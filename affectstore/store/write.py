@@ -29,7 +29,7 @@ def write_video(
 ) -> None:
     """Write one video's `values` (T x D) and `times` (T), then its completion mark (see `FeatureStore.write_video`)."""
     store.require_writable()
-    prov = store.check_hash(dataset, feature, config_hash)
+    prov = store.check_config(dataset, feature, config_hash)
     if prov["kind"] == "text":
         raise ArrayShapeError(f"{dataset}/{feature} is a text feature; write it with write_text().")
     values, times = _validate_frames(values, times, prov, f"{dataset}/{feature} video {video_id!r}")
@@ -51,7 +51,7 @@ def write_text(
 ) -> None:
     """Write one video's transcript segments, then its completion mark (see `FeatureStore.write_text`)."""
     store.require_writable()
-    prov = store.check_hash(dataset, feature, config_hash)
+    prov = store.check_config(dataset, feature, config_hash)
     where = f"{dataset}/{feature} video {video_id!r}"
     if prov["kind"] != "text":
         raise ArrayShapeError(f"{where}: {prov['kind']} feature; write it with write_video().")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from affectstore.extract.base import require
+from affectstore.extract.errors import require
 
 #: The conv front end of every released wav2vec2/HuBERT model (stride 320, receptive field 400)
 #: at a few channels: realistic frame timing at toy cost.
@@ -166,3 +166,132 @@ def install_in_hub_cache(folder: str | Path, cache_dir: str | Path, repo_id: str
     (repo / "refs").mkdir(exist_ok=True)
     (repo / "refs" / "main").write_text(commit)
     return commit
+
+
+# ----------------------------------------------------------------------------- face models
+
+
+def build_emotiefflib_onnx(
+    path: str | Path, *, dim: int = 16, n_logits: int = 10, fixed_batch: bool = False, seed: int = 3
+) -> tuple[Path, dict[str, Any]]:
+    """Save a tiny ONNX graph in EmotiEffLib's form: input ``input`` (N, 3, S, S) float32 ->
+    per-channel means and a second-moment term -> Linear + ReLU (the ``dim``-d embedding) ->
+    a final Gemm (transB=1) to ``n_logits`` logits, the graph's only output.
+
+    Returns the path and the weights (``w1`` (6, dim), ``b1``, ``w2`` (n_logits, dim), ``b2``),
+    so a test can compute the expected embedding and logits with numpy.
+    """
+    import numpy as np
+
+    onnx = require("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights = {
+        "w1": rng.normal(0, 1.0, (6, dim)).astype(np.float32),
+        "b1": rng.normal(0, 0.1, dim).astype(np.float32),
+        "w2": rng.normal(0, 0.5, (n_logits, dim)).astype(np.float32),
+        "b2": rng.normal(0, 0.1, n_logits).astype(np.float32),
+    }
+    batch = 1 if fixed_batch else "batch"
+    nodes = [
+        helper.make_node("ReduceMean", ["input", "axes"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["input", "input"], ["square"]),
+        helper.make_node("ReduceMean", ["square", "axes"], ["moment"], keepdims=0),
+        helper.make_node("Concat", ["mean", "moment"], ["pooled"], axis=1),
+        helper.make_node("MatMul", ["pooled", "w1"], ["hidden"]),
+        helper.make_node("Add", ["hidden", "b1"], ["biased"]),
+        helper.make_node("Relu", ["biased"], ["embedding"]),
+        helper.make_node("Gemm", ["embedding", "w2", "b2"], ["logits"], transB=1),
+    ]
+    initializers = [numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes")]
+    initializers += [numpy_helper.from_array(value, name) for name, value in weights.items()]
+    graph = helper.make_graph(
+        nodes, "tiny_emotiefflib",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, None, None])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n_logits])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path, weights
+
+
+def build_vit(folder: str | Path, *, hidden_size: int = 32, image_size: int = 32, patch_size: int = 8, seed: int = 4) -> Path:
+    """Save a tiny random ``ViTModel`` with its image processor (the layout of google/vit-*-in21k)."""
+    transformers = require("transformers")
+    _seeded(seed)
+    folder = Path(folder)
+    config = transformers.ViTConfig(
+        hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2, intermediate_size=2 * hidden_size,
+        image_size=image_size, patch_size=patch_size,
+    )
+    transformers.ViTModel(config).eval().save_pretrained(folder)
+    _save_image_processor(transformers, folder, "ViTImageProcessorPil", size={"height": image_size, "width": image_size})
+    return folder
+
+
+def build_dinov2(folder: str | Path, *, hidden_size: int = 32, image_size: int = 28, patch_size: int = 7, seed: int = 5) -> Path:
+    """Save a tiny random ``Dinov2Model`` with its image processor (resize the shortest edge, centre crop)."""
+    transformers = require("transformers")
+    _seeded(seed)
+    folder = Path(folder)
+    config = transformers.Dinov2Config(
+        hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
+        image_size=image_size, patch_size=patch_size,
+    )
+    transformers.Dinov2Model(config).eval().save_pretrained(folder)
+    _save_image_processor(
+        transformers, folder, "BitImageProcessorPil",
+        size={"shortest_edge": image_size + 4}, crop_size={"height": image_size, "width": image_size}, do_center_crop=True,
+    )
+    return folder
+
+
+def _save_image_processor(transformers: Any, folder: Path, name: str, **settings: Any) -> None:
+    processor_class = getattr(transformers, name, None) or getattr(transformers, name.removesuffix("Pil"))
+    processor_class(**settings).save_pretrained(folder)
+
+
+# ----------------------------------------------------------------------------- Whisper
+
+
+def build_whisper_ct2(folder: str | Path, tokenizer_folder: str | Path, *, d_model: int = 32, seed: int = 6) -> Path:
+    """Save a tiny random Whisper in CTranslate2 form (what faster-whisper loads) at ``folder``.
+
+    The vocabulary must be Whisper's (51,865 tokens), so ``tokenizer_folder`` is a real
+    CTranslate2 Whisper folder whose ``tokenizer.json`` and ``vocabulary.json`` are copied (the
+    fetched Whisper base: ``affect models fetch whisper-base``); faster-whisper would otherwise
+    fetch the tokenizer from the hub. Its ``lang_ids`` are copied into the converted config too:
+    with transformers 5 the converter writes none, and language detection then fails.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    transformers = require("transformers")
+    ctranslate2 = require("ctranslate2")
+    _seeded(seed)
+    folder, source = Path(folder), Path(tokenizer_folder)
+    lang_ids = json.loads((source / "config.json").read_text())["lang_ids"]
+    config = transformers.WhisperConfig(
+        vocab_size=51865, d_model=d_model, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, num_mel_bins=80,
+        max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50258,
+        eos_token_id=50257, pad_token_id=50257, bos_token_id=50257,
+    )
+    model = transformers.WhisperForConditionalGeneration(config).eval()
+    model.generation_config.alignment_heads = [[1, 0], [1, 1]]
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        ctranslate2.converters.TransformersConverter(tmp).convert(str(folder), quantization=None, force=True)
+    converted = json.loads((folder / "config.json").read_text())
+    converted["lang_ids"] = lang_ids
+    (folder / "config.json").write_text(json.dumps(converted))
+    for name in ("tokenizer.json", "vocabulary.json"):
+        shutil.copyfile(source / name, folder / name)
+    return folder

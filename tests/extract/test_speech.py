@@ -303,7 +303,7 @@ def test_group_norm_model_equals_transformers_on_the_whole_clip(checkpoints):
         np.testing.assert_allclose(together["wav2vec2"].values, expected, atol=1e-4)
     # the streamed path feeds the same samples
     clip = clips[2]
-    stream = extractor.open_stream(ax.base.WaveStats.of(clip))
+    stream = extractor.open_stream(ax.WaveStats.of(clip))
     parts = [stream.push(clip[:10_000]), stream.push(clip[10_000:15_900]), stream.push(clip[15_900:]), stream.close()]
     streamed = ax.Features.concatenate([p["wav2vec2"] for p in parts if "wav2vec2" in p])
     np.testing.assert_allclose(streamed.values, batch[2]["wav2vec2"].values, atol=1e-5)
