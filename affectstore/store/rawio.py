@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+import google_crc32c
 import numpy as np
 import zarr
 
@@ -27,6 +28,7 @@ from affectstore.store import chunks
 
 _LITTLE = sys.byteorder == "little"
 _CRC = struct.Struct("<I")
+_PIECE = 1 << 20  # bytes read (and checksummed) at a time
 
 
 class RawDamage(Exception):
@@ -37,27 +39,24 @@ class RawDamage(Exception):
         super().__init__(f"{name}: {problem}")
 
 
-def _readinto(path: Path, out: np.ndarray) -> None:
-    view = memoryview(out.reshape(-1).view(np.uint8))
-    with open(path, "rb", buffering=0) as f:
-        got = 0
-        while got < len(view):
-            n = f.readinto(view[got:])
-            if not n:
-                raise OSError(f"{path} is shorter than expected ({got} of {len(view)} bytes).")
-            got += n
-
-
 def _read_checked(path: Path, out: np.ndarray, checksum: bool) -> str | None:
-    """Read a chunk file into ``out`` (then its 4 checksum bytes); the problem in words, or None."""
+    """Read a chunk file into ``out`` (then its 4 checksum bytes); the problem in words, or None.
+
+    The checksum is computed piece by piece as the bytes arrive, while they are still in
+    the CPU cache: a second pass over a 16 MiB chunk from memory cost more than the CRC.
+    """
+    flat = out.reshape(-1).view(np.uint8)
+    view = memoryview(flat)
+    crc = 0
     try:
         with open(path, "rb", buffering=0) as f:
-            view = memoryview(out.reshape(-1).view(np.uint8))
             got = 0
             while got < len(view):
-                n = f.readinto(view[got:])
+                n = f.readinto(view[got : got + _PIECE])
                 if not n:
                     return f"chunk file is truncated while reading ({got} of {len(view)} bytes)"
+                if checksum:
+                    crc = google_crc32c.extend(crc, flat[got : got + n])
                 got += n
             if not checksum:
                 return None
@@ -67,9 +66,8 @@ def _read_checked(path: Path, out: np.ndarray, checksum: bool) -> str | None:
     if len(tail) != _CRC.size:
         return f"chunk file has {len(tail) - _CRC.size:+d} bytes around its checksum"
     (stored,) = _CRC.unpack(tail)
-    computed = chunks.crc32c(out.reshape(-1).view(np.uint8))
-    if stored != computed:
-        return f"checksum mismatch (stored {stored:08x}, computed {computed:08x})"
+    if stored != crc:
+        return f"checksum mismatch (stored {stored:08x}, computed {crc:08x})"
     return None
 
 
