@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import google_crc32c
@@ -205,16 +205,30 @@ def chunk_keys(array: zarr.Array) -> Iterator[tuple[tuple[slice, ...], str]]:
         yield sel, f"{array.path}/{array.metadata.encode_chunk_key(coords)}"
 
 
-def read_array(array: zarr.Array, backend) -> np.ndarray:
-    """All of ``array``, refusing missing chunks (Zarr would return zeros), wrong sizes and bad checksums."""
+def _getter(source) -> Callable[[str], bytes | None]:
+    """``source`` as a function key -> bytes (None when absent): a zarr store, or such a function already."""
+    if callable(source):
+        return source
+
+    def get(key: str) -> bytes | None:
+        buf = sync(source.get(key, prototype=PROTOTYPE))
+        return None if buf is None else buf.to_bytes()
+
+    return get
+
+
+def read_array(array: zarr.Array, source) -> np.ndarray:
+    """All of ``array``, refusing missing chunks (Zarr would return zeros), wrong sizes and bad checksums.
+
+    ``source``: the zarr store under the array, or a function key -> bytes reading it faster.
+    """
     plain, checksum = layout_of(array)
     if array.size == 0:
         return np.zeros(array.shape, dtype=array.dtype if array.dtype != np.dtype(object) else object)
-    proto = PROTOTYPE
+    get = _getter(source)
     if not plain:  # strings: check presence and checksum here, let zarr decode
         for _, key in chunk_keys(array):
-            buf = sync(backend.get(key, prototype=proto))
-            check_chunk(key, None if buf is None else buf.to_bytes(), None, checksum)
+            check_chunk(key, get(key), None, checksum)
         try:
             return array[...]
         except (ValueError, UnicodeDecodeError) as exc:
@@ -223,25 +237,23 @@ def read_array(array: zarr.Array, backend) -> np.ndarray:
     out = np.empty(array.shape, dtype=array.dtype)
     nbytes = int(np.prod(array.chunks)) * dtype.itemsize
     for sel, key in chunk_keys(array):
-        buf = sync(backend.get(key, prototype=proto))
-        data = check_chunk(key, None if buf is None else buf.to_bytes(), nbytes, checksum)
+        data = check_chunk(key, get(key), nbytes, checksum)
         block = np.frombuffer(data, dtype=dtype).reshape(array.chunks)
         out[sel] = block[tuple(slice(0, s.stop - s.start) for s in sel)]
     return out
 
 
-def verify_array(array: zarr.Array, backend) -> list[DamagedChunk]:
-    """Every problem of every chunk of ``array`` (nothing decoded beyond the checksum)."""
+def verify_array(array: zarr.Array, source) -> list[DamagedChunk]:
+    """Every problem of every chunk of ``array`` (nothing decoded beyond the checksum); ``source`` as in `read_array`."""
     plain, checksum = layout_of(array)
     if array.size == 0:
         return []
     nbytes = int(np.prod(array.chunks)) * np.dtype(array.dtype).itemsize if plain else None
     problems = []
-    proto = PROTOTYPE
+    get = _getter(source)
     for _, key in chunk_keys(array):
-        buf = sync(backend.get(key, prototype=proto))
         try:
-            check_chunk(key, None if buf is None else buf.to_bytes(), nbytes, checksum)
+            check_chunk(key, get(key), nbytes, checksum)
         except DamagedChunk as damage:
             problems.append(damage)
     return problems

@@ -118,14 +118,14 @@ def read_pack(
             arrays[array_name] = store.node(f"{prefix}/{array_name}", where)
             if arrays[array_name] is None:
                 raise DamagedChunk(f"{prefix}/{array_name}", "the pack lacks this array")
-        offsets_all = chunks.read_array(arrays["offsets"], store.backend)
-        times_all = chunks.read_array(arrays["times"], store.backend)
-        packed_keys = [str(k) for k in chunks.read_array(arrays["keys"], store.backend)]
+        offsets_all = chunks.read_array(arrays["offsets"], store.get_bytes)
+        times_all = chunks.read_array(arrays["times"], store.get_bytes)
+        packed_keys = [str(k) for k in chunks.read_array(arrays["keys"], store.get_bytes)]
         values_all = None
         if store.local_root is not None:
             values_all = rawio.read_raw_chunked(store.local_root / prefix / "values", arrays["values"], dtype, dim)
         if values_all is None:
-            values_all = chunks.read_array(arrays["values"], store.backend)
+            values_all = chunks.read_array(arrays["values"], store.get_bytes)
     except (DamagedChunk, FileNotFoundError) as damage:
         if store.get_bytes(f"{prefix}/zarr.json") is None:
             return None  # dropped by a writer while we read: the caller reads the videos instead

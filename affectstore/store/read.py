@@ -60,7 +60,7 @@ def read_arrays(store: "FeatureStore", path: str, names: tuple[str, ...], where:
         if array is None:
             raise store.damaged(where, DamagedChunk(f"{path}/{name}", "array is missing"))
         try:
-            out[name] = chunks.read_array(array, store.backend)
+            out[name] = chunks.read_array(array, store.get_bytes)
         except DamagedChunk as damage:
             raise store.damaged(where, damage) from None
     return out

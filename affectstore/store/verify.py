@@ -232,7 +232,7 @@ def _check_video(store: FeatureStore, dataset: str, feature: str, key: str, prov
             continue
         arrays[name] = array
         if not mark.get("files"):  # recorded sums already covered every byte: no second read
-            for problem in chunks.verify_array(array, store.backend):
+            for problem in chunks.verify_array(array, store.get_bytes):
                 found.setdefault(problem.key, damage(problem.problem, problem.key, vid))
     if found or len(arrays) != len(names):
         return list(found.values())
@@ -262,7 +262,7 @@ def _check_shapes(arrays: dict, n: int | None, prov: dict, prefix: str, damage, 
     if times.shape != (values.shape[0],) or (n is not None and values.shape[0] != n):
         problems.append(damage(f"{values.shape[0]} value rows, {times.shape} times, mark says {n} frames"))
     if not problems and times.size:
-        t = chunks.read_array(times, store.backend)
+        t = chunks.read_array(times, store.get_bytes)
         if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
             problems.append(damage("times are not finite and non-decreasing"))
     return problems
@@ -305,10 +305,10 @@ def _verify_packs(store: FeatureStore, report: VerifyReport, dataset: str, featu
                 for array_name in ("values", "times", "offsets", "keys"):
                     if attrs.get("files"):
                         continue  # every file's recorded sum matched: no second read
-                    for problem in chunks.verify_array(group[array_name], store.backend):
+                    for problem in chunks.verify_array(group[array_name], store.get_bytes):
                         found.setdefault(problem.key, damage(problem.problem, problem.key))
                 if not found:
-                    offsets = chunks.read_array(group["offsets"], store.backend)
+                    offsets = chunks.read_array(group["offsets"], store.get_bytes)
                     n_keys = group["keys"].shape[0]
                     if len(offsets) != n_keys + 1 or offsets[-1] != group["values"].shape[0] != group["times"].shape[0]:
                         found[prefix] = damage("its offsets, times, keys and values do not agree in length", prefix)
