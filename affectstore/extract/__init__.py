@@ -2,7 +2,9 @@
 
 Registered names (see :func:`available_extractors`): audio ``wav2vec2``, ``vad``, ``hubert``,
 ``egemaps``; faces ``face-boxes``, ``fer``, ``enet-b0``, ``mobilevit``, ``mobilefacenet``,
-``hf-image``, ``vit-huge``, ``dinov2-large``, ``clip-vit-b16``. Importing this package
+``hf-image``, ``vit-huge``, ``dinov2-large``, ``clip-vit-b16``; text (from a stored
+transcript) ``minilm``, ``gte``, ``gte-large``, ``e5``, ``roberta-goemotions``, ``hf-text``,
+``openai-small``, ``gigachat``. Importing this package
 registers them without importing torch, transformers, onnxruntime or opensmile; those load
 when an extractor is loaded. Typical use::
 
@@ -52,6 +54,8 @@ from affectstore.extract.face_boxes import FaceBoxesConfig, FaceBoxesExtractor  
 from affectstore.extract.fer import FerConfig, FerExtractor  # noqa: E402
 from affectstore.extract.emotiefflib import EmotiEffLibConfig, EmotiEffLibExtractor  # noqa: E402
 from affectstore.extract.hf_image import HfImageConfig, HfImageExtractor  # noqa: E402
+from affectstore.extract.hf_text import HfTextConfig, HfTextExtractor  # noqa: E402
+from affectstore.extract.hosted_text import HostedEmbeddingConfig, HostedEmbeddingExtractor  # noqa: E402
 
 __all__ = [
     "RESERVED_NAMES",
@@ -73,6 +77,10 @@ __all__ = [
     "FerExtractor",
     "HfImageConfig",
     "HfImageExtractor",
+    "HfTextConfig",
+    "HfTextExtractor",
+    "HostedEmbeddingConfig",
+    "HostedEmbeddingExtractor",
     "FrameGeometry",
     "HubertExtractor",
     "HubertExtractorConfig",

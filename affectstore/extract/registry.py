@@ -19,13 +19,6 @@ logger = logging.getLogger(__name__)
 RESERVED_NAMES: tuple[str, ...] = (
     "whisper",
     "whisper-encoder",
-    "gte",
-    "gte-large",
-    "roberta-goemotions",
-    "minilm",
-    "e5",
-    "gigachat",
-    "openai-small",
     "compare",
 )
 
