@@ -17,8 +17,9 @@ records the remaining videos as failed with the auth error, and the next run res
 its TLS certificate is issued by the Russian Trusted Root CA: point ``SSL_CERT_FILE`` at a
 bundle that holds it.
 
-At load one short probe request checks the key and learns the embedding dim (1536 for both
-defaults); the store records the endpoint (without credentials), the model and the dim.
+At load one short probe request checks the key and learns the embedding dim from the reply
+(never typed into a config; text-embedding-3-small gives 1536); the store records the
+endpoint (without credentials), the model and the dim.
 ``dimensions`` asks the server for shorter vectors (text-embedding-3 models support it).
 Requests carry up to ``batch_size`` texts; see :mod:`.embeddings_api` for retries and errors.
 """

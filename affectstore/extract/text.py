@@ -5,20 +5,24 @@ A text extractor reads the transcript feature set named by its ``transcript`` se
 as ``whisper-words``) through the transcript feeder, and writes, for each head of its model
 (the embedding; ``roberta-goemotions`` adds ``-probs``):
 
-- ``<prefix><head>`` (kind ``video``): one row per video. ``video_pooling = "text"``
+- ``<prefix><head>`` (kind ``segments``): one row per segment, ``times`` = the segment's
+  centre, ``(start + end) / 2``, rows in time order. This is the main output, as a face
+  model's is one row per face: frame-level tasks align it to frames, video-level tasks pool
+  it. Read from a words table, each segment is a word, so this is one embedding per word
+  at the word's centre time (name such a run e.g. ``name = "minilm-words"``).
+- ``<prefix><head>-video`` (kind ``video``): one row per video. ``video_pooling = "text"``
   (default, as the published EMI/BAH systems do) embeds the whole transcript, its
-  segments' texts joined with single spaces; ``"mean"`` is the mean of the segment rows.
-- ``<prefix><head>-segments`` (kind ``segments``): one row per segment, ``times`` = the
-  segment's centre, ``(start + end) / 2``, rows in time order. Read from a words table,
-  each segment is a word, so this is one embedding per word at the word's centre time.
+  segments' texts joined with single spaces (models with a token limit see its beginning);
+  ``"mean"`` is the mean of the segment rows. Its time is the centre of the span the
+  segments cover.
 
 Segments whose text is empty or only whitespace are left out (embedding nothing is
 undefined for hosted APIs). A transcript with no text left (no speech, no segments) gives
-zero rows in ``-segments`` and, with ``empty = "zeros"`` (default), a zero vector as the
-video row at time 0 (a constant "no speech" point, never equal to a real embedding of a
-normalised model); ``empty = "fail"`` records the video as failed instead, with the reason.
+zero rows in ``<prefix><head>`` and, with ``empty = "zeros"`` (default), a zero vector at
+time 0 as its video row (a constant "no speech" point, never equal to a real embedding of a
+normalised model; trainers that pool the segment output see the video as missing);
+``empty = "fail"`` records the video as failed instead, with the reason.
 
-The video row's time is the centre of the span the kept segments cover.
 Texts are embedded in batches of ``batch_size`` across the videos of a pool, longest first
 (less padding), and each distinct text once.
 """
@@ -129,7 +133,7 @@ class TextEmbeddingExtractor(Extractor[C]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.output_suffixes = tuple(s for h in cls.heads for s in (h, h + "-segments"))
+        cls.output_suffixes = tuple(s for h in cls.heads for s in (h, h + "-video"))
 
     def dependencies(self) -> dict[str, str]:
         return {"transcript": self.config.transcript}
@@ -155,11 +159,11 @@ class TextEmbeddingExtractor(Extractor[C]):
             name = self.prefix + head.suffix
             specs[name] = OutputSpec(
                 name, head.dim, None, self.store_dtype, head.columns,
-                f"{head.description} of {video} (transcript {cfg.transcript!r})", kind=OutputKind.VIDEO,
-            )
-            specs[name + "-segments"] = OutputSpec(
-                name + "-segments", head.dim, None, self.store_dtype, head.columns,
                 f"{head.description} per segment of transcript {cfg.transcript!r}, at segment centres", kind=OutputKind.SEGMENTS,
+            )
+            specs[name + "-video"] = OutputSpec(
+                name + "-video", head.dim, None, self.store_dtype, head.columns,
+                f"{head.description} of {video} (transcript {cfg.transcript!r})", kind=OutputKind.VIDEO,
             )
         return specs
 
@@ -216,8 +220,8 @@ class TextEmbeddingExtractor(Extractor[C]):
                 else:
                     video = segments.mean(axis=0, keepdims=True)
                 name = self.prefix + head.suffix
-                result[name] = Features(video, np.array([tr.span_centre]))
-                result[name + "-segments"] = Features(segments.reshape(len(tr), head.dim), tr.centres)
+                result[name] = Features(segments.reshape(len(tr), head.dim), tr.centres)
+                result[name + "-video"] = Features(video, np.array([tr.span_centre]))
             out.append(result)
             offset += n
         return out
