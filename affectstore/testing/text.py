@@ -194,7 +194,8 @@ class EmbeddingsServer:
                 self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="embeddings-server", daemon=True)
+        # A short poll interval: shutdown() waits for the serve loop's next poll.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="embeddings-server", daemon=True)
         self._thread.start()
         return self
 
