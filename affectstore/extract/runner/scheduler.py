@@ -18,23 +18,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from affectstore.extract.base import Extractor, OutputKind, Outputs, Text, concatenate_outputs
+from affectstore.extract.base import Extractor, OutputKind
 from affectstore.extract.errors import ExtractionError, InputError
 from affectstore.extract.feeders.base import Decoded, FeedContext, Feeder
+from affectstore.extract.runner.execute import PassExecutor, decode_stage, reason, write_output
 from affectstore.extract.runner.options import RunOptions, load_extractor
 from affectstore.extract.runner.plan import Pass, Plan
 from affectstore.extract.runner.summary import FailureRecord, RunSummary
 from affectstore.extract.runner.writer import Writer
 
 logger = logging.getLogger(__name__)
-
-
-def _reason(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-def _decode_stage(error: BaseException) -> str:
-    return getattr(error, "stage", None) or ("input" if isinstance(error, InputError) else "decode")
 
 
 class Runner:
@@ -196,43 +189,93 @@ class Runner:
     def _collect_write_errors(self) -> None:
         for (kind, video_id, feature), error in self._writer.take_errors():
             if kind == "write":
-                self._fail_feature(video_id, feature, "write", _reason(error), inline=True)
+                self._fail_feature(video_id, feature, "write", reason(error), inline=True)
             else:
-                logger.warning("could not record the failure of %s [%s]: %s", video_id, feature, _reason(error))
+                logger.warning("could not record the failure of %s [%s]: %s", video_id, feature, reason(error))
 
     def _run_pass(self, group: Pass, feeder: Feeder, entries: list[Any]) -> None:
         opts = self.options
         if opts.by_size:
             entries = sorted(entries, key=feeder.order_key)
-        batch = max((getattr(self.extractors[i].config, "batch_size", 1) for i in group.members), default=1)
-        pool_size = opts.pool_size or 4 * batch
-        pool_units = feeder.pool_units()
         self._bar = _progress(len(entries), opts.progress, f"{self.dataset} [{group.label}]", feeder.unit)
         self._unit = feeder.unit
         try:
-            pool: list[tuple[Any, Decoded]] = []
-            pooled = 0
-            for entry, decoded in self._decoded(group, feeder, entries):
-                if isinstance(decoded, BaseException):
-                    self._fail_pass(entry, group, _decode_stage(decoded), _reason(decoded))
-                    self._advance(1)
-                    continue
-                if decoded.long:
-                    try:
-                        self._stream_one(group, entry, decoded)
-                    finally:
-                        decoded.close()
-                    self._advance(1)
-                    continue
-                pool.append((entry, decoded))
-                pooled += decoded.units
-                if len(pool) >= pool_size or pooled >= pool_units:
-                    self._run_pool(group, pool)
-                    pool, pooled = [], 0
-            if pool:
-                self._run_pool(group, pool)
+            if self._uses_workers(group):
+                self._run_pass_in_workers(group, entries)
+            else:
+                self._run_pass_here(group, feeder, entries)
         finally:
             self._bar.close()
+
+    def _uses_workers(self, group: Pass) -> bool:
+        """Worker processes for ``jobs > 1`` when every extractor of the pass computes on the CPU
+        (GPU extractors batch across videos in one process instead)."""
+        return self.options.jobs > 1 and all(
+            str(self.extractors[i].config.device).startswith("cpu") for i in group.members
+        )
+
+    def _run_pass_here(self, group: Pass, feeder: Feeder, entries: list[Any]) -> None:
+        batch = max((self.extractors[i].config.batch_size for i in group.members), default=1)
+        pool_size = self.options.pool_size or 4 * batch
+        pool_units = feeder.pool_units()
+        executor = PassExecutor(group, self.extractors, self._needs, self._kinds, self)
+        pool: list[tuple[Any, Decoded]] = []
+        pooled = 0
+        for entry, decoded in self._decoded(group, feeder, entries):
+            if isinstance(decoded, BaseException):
+                executor.fail_pass(entry.id, decode_stage(decoded), reason(decoded))
+                self._advance(1)
+                continue
+            if decoded.long:
+                try:
+                    if executor.stream_one(entry, decoded):
+                        self._count(decoded.amount)
+                finally:
+                    decoded.close()
+                self._advance(1)
+                continue
+            pool.append((entry, decoded))
+            pooled += decoded.units
+            if len(pool) >= pool_size or pooled >= pool_units:
+                self._run_pool(executor, pool)
+                pool, pooled = [], 0
+        if pool:
+            self._run_pool(executor, pool)
+
+    def _run_pool(self, executor: PassExecutor, pool: list[tuple[Any, Decoded]]) -> None:
+        for _, decoded in pool:
+            self._count(decoded.amount)
+        executor.run_pool(pool)
+        for _, decoded in pool:
+            decoded.close()
+        self._advance(len(pool))
+
+    def _run_pass_in_workers(self, group: Pass, entries: list[Any]) -> None:
+        from affectstore.extract.runner.workers import run_in_workers, worker_spec
+
+        self._flush_writes()  # workers write themselves; nothing of ours may still be queued
+        spec = worker_spec(self.store, self.dataset, self.adapter, self.options, self.extractors, group, self._kinds, self.hashes)
+
+        def on_result(result: Any) -> None:
+            self._count(result.amount)
+            for feature, stage, why in result.failures:
+                self._failed.setdefault(result.video_id, {})[feature] = FailureRecord(result.video_id, feature, stage, why)
+            self._advance(1)
+
+        run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result)
+
+    # -- the sink of PassExecutor: queue writes and failures on the writer thread ------------
+
+    def write(self, video_id: str, index: int, name: str, output: Any) -> None:
+        h = self.hashes[index]
+
+        def job() -> None:
+            write_output(self.store, self.dataset, name, video_id, output, h)
+
+        self._writer.submit(("write", video_id, name), job)
+
+    def fail(self, video_id: str, name: str, stage: str, why: str) -> None:
+        self._fail_feature(video_id, name, stage, why)
 
     def _wanted(self, group: Pass, entry: Any) -> dict[int, list[str]]:
         need = self._needs[entry.id]
@@ -299,142 +342,13 @@ class Runner:
                     item[1].close()
             thread.join()
 
-    def _run_pool(self, group: Pass, pool: list[tuple[Any, Decoded]]) -> None:
-        for entry, decoded in pool:
-            self._count(decoded.amount)
-            self._emit_produced(entry.id, decoded)
-        for i in group.members:
-            if i in group.hosted:
-                continue
-            extractor = self.extractors[i]
-            members = [(e, d) for e, d in pool if i in self._needs[e.id]]
-            valid: list[tuple[Any, Any]] = []
-            for entry, decoded in members:
-                try:
-                    valid.append((entry, extractor.validate(decoded.item)))
-                except InputError as error:
-                    self._fail_extractor(entry.id, i, "input", _reason(error))
-            if not valid:
-                continue
-            try:
-                results = extractor.extract_batch([item for _, item in valid])
-            except Exception as error:  # noqa: BLE001 - isolate the video that fails, below
-                if len(valid) == 1:
-                    logger.warning("%s failed on %s", extractor.prefix, valid[0][0].id, exc_info=True)
-                    self._fail_extractor(valid[0][0].id, i, "model", _reason(error))
-                    continue
-                logger.info("%s: batch of %d failed (%s); retrying video by video", extractor.prefix, len(valid), error)
-                results = []
-                kept = []
-                for entry, item in valid:
-                    try:
-                        results.append(extractor.extract(item))
-                        kept.append((entry, item))
-                    except Exception as one_error:  # noqa: BLE001 - recorded for this video
-                        logger.warning("%s failed on %s", extractor.prefix, entry.id, exc_info=True)
-                        self._fail_extractor(entry.id, i, "model", _reason(one_error))
-                valid = kept
-            for (entry, _), result in zip(valid, results, strict=True):
-                self._emit(entry.id, i, result)
-        for _, decoded in pool:
-            decoded.close()
-        self._advance(len(pool))
-
-    def _stream_one(self, group: Pass, entry: Any, decoded: Decoded) -> None:
-        """A long video: every extractor it needs reads the same chunks through ``open_stream``."""
-        streams = {}
-        parts: dict[int, dict[str, list[Any]]] = {}
-        for i in group.members:
-            if i in group.hosted or i not in self._needs[entry.id]:
-                continue
-            extractor = self.extractors[i]
-            try:
-                streams[i] = extractor.open_stream(decoded.info)
-                parts[i] = {}
-            except InputError as error:
-                self._fail_extractor(entry.id, i, "input", _reason(error))
-                continue
-            if not extractor.bounded_stream:
-                logger.info("%s: %s holds all of %s in memory", self.dataset, extractor.prefix, entry.id)
-
-        def collect(i: int, outputs: Outputs) -> None:
-            for name, feats in outputs.items():
-                parts[i].setdefault(name, []).append(feats)
-
-        def fail(i: int, error: BaseException) -> None:
-            logger.warning("%s failed on %s", self.extractors[i].prefix, entry.id, exc_info=True)
-            self._fail_extractor(entry.id, i, "input" if isinstance(error, InputError) else "model", _reason(error))
-
-        try:
-            for chunk in decoded.chunks():
-                for i, stream in list(streams.items()):
-                    try:
-                        collect(i, stream.push(chunk))
-                    except Exception as error:  # noqa: BLE001 - recorded for this video and extractor
-                        fail(i, error)
-                        del streams[i]
-        except Exception as error:  # noqa: BLE001 - the input broke part-way: nothing of this video is kept
-            from affectstore.media import MediaError
-
-            if not isinstance(error, MediaError | OSError | InputError | ExtractionError):
-                logger.warning("unexpected error decoding %s", entry.id, exc_info=True)
-            self._fail_pass(entry, group, _decode_stage(error), _reason(error))
-            return
-        self._count(decoded.amount)
-        self._emit_produced(entry.id, decoded)
-        for i, stream in streams.items():
-            try:
-                collect(i, stream.close())
-            except Exception as error:  # noqa: BLE001
-                fail(i, error)
-                continue
-            self._emit(entry.id, i, {name: concatenate_outputs(chunks) for name, chunks in parts.pop(i).items()})
-
-    # -- writing and failures --------------------------------------------------------------
-
-    def _emit_produced(self, video_id: str, decoded: Decoded) -> None:
-        """Outputs of the extractors a feeder ran itself (the face detector's boxes)."""
-        for i, outputs in decoded.produced.items():
-            if i in self._needs[video_id]:
-                self._emit(video_id, i, outputs)
-
-    def _emit(self, video_id: str, i: int, result: Mapping[str, Any]) -> None:
-        h = self.hashes[i]
-        for name in self._needs[video_id][i]:
-            out = result.get(name)
-            if out is None:
-                self._fail_feature(video_id, name, "model", f"extractor {self.extractors[i].prefix!r} returned no output {name!r}")
-                continue
-            if self._kinds[name] is OutputKind.TEXT:
-                if not isinstance(out, Text):
-                    self._fail_feature(video_id, name, "model", f"output {name!r} is text but the extractor returned numbers")
-                    continue
-
-                def job(name: str = name, out: Text = out) -> None:
-                    self.store.write_text(self.dataset, name, video_id, out.start, out.end, out.text, config_hash=h)
-
-            else:
-
-                def job(name: str = name, out: Any = out) -> None:
-                    self.store.write_video(self.dataset, name, video_id, out.values, out.times, config_hash=h)
-
-            self._writer.submit(("write", video_id, name), job)
-
-    def _fail_pass(self, entry: Any, group: Pass, stage: str, reason: str) -> None:
-        for i in group.members:
-            self._fail_extractor(entry.id, i, stage, reason)
-
-    def _fail_extractor(self, video_id: str, i: int, stage: str, reason: str) -> None:
-        for name in self._needs[video_id].get(i, []):
-            self._fail_feature(video_id, name, stage, reason)
-
-    def _fail_feature(self, video_id: str, feature: str, stage: str, reason: str, *, inline: bool = False) -> None:
-        self._failed.setdefault(video_id, {})[feature] = FailureRecord(video_id, feature, stage, reason)
-        logger.debug("%s [%s] failed at %s: %s", video_id, feature, stage, reason)
+    def _fail_feature(self, video_id: str, feature: str, stage: str, why: str, *, inline: bool = False) -> None:
+        self._failed.setdefault(video_id, {})[feature] = FailureRecord(video_id, feature, stage, why)
+        logger.debug("%s [%s] failed at %s: %s", video_id, feature, stage, why)
         h = self._feature_hash[feature]
 
         def job() -> None:
-            self.store.record_failure(self.dataset, feature, video_id, stage, reason, config_hash=h)
+            self.store.record_failure(self.dataset, feature, video_id, stage, why, config_hash=h)
 
         if inline:
             try:

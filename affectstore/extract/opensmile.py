@@ -1,17 +1,21 @@
-"""openSMILE eGeMAPS acoustic parameters (registered as ``egemaps``).
+"""openSMILE acoustic parameters: eGeMAPS (registered as ``egemaps``) and ComParE 2016 (``compare``).
 
-Outputs:
+Outputs of ``egemaps``:
 
 - ``egemaps``: the 88 eGeMAPSv02 functionals, 1 x 88 per video, times = [clip centre];
 - ``egemaps-lld``: the 25 low-level descriptors per 10 ms frame, times at frame centres.
+
+Outputs of ``compare``: ``compare`` (the 6,373 ComParE_2016 functionals per video) and
+``compare-lld`` (its 65 low-level descriptors per 10 ms frame).
 
 Licence: openSMILE (the ``opensmile`` package) is distributed by audEERING under its own
 licence, free for private, research and educational use only; commercial use needs a
 licence from audEERING. Features computed with it inherit that restriction.
 
-openSMILE runs on the CPU, one clip at a time; ``device``, ``batch_size``, window settings do
-not apply. It processes the whole array in one call (the LLD output is small, 25 values per
-10 ms), so :meth:`stream` yields a single chunk.
+openSMILE runs on the CPU, one clip at a time, and cannot run in threads (opensmile-python
+issue 41): use ``--jobs N`` for worker processes. ``device``, ``batch_size`` and window
+settings do not apply. It processes the whole array in one call, so a long clip is held
+whole (the runner logs it).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,7 +36,8 @@ from affectstore.extract.registry import register
 
 logger = logging.getLogger(__name__)
 
-FEATURE_SETS = ("eGeMAPSv02", "eGeMAPSv01b", "GeMAPSv01b")
+GEMAPS_SETS = ("eGeMAPSv02", "eGeMAPSv01b", "GeMAPSv01b")
+COMPARE_SETS = ("ComParE_2016",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,10 +46,21 @@ class EgemapsExtractorConfig(ExtractorConfig):
 
     feature_set: str = "eGeMAPSv02"
 
+    FEATURE_SETS: ClassVar[tuple[str, ...]] = GEMAPS_SETS
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.feature_set not in FEATURE_SETS:
-            raise ValueError(f"feature_set must be one of {', '.join(FEATURE_SETS)}. Got {self.feature_set!r} instead.")
+        if self.feature_set not in self.FEATURE_SETS:
+            raise ValueError(f"feature_set must be one of {', '.join(self.FEATURE_SETS)}. Got {self.feature_set!r} instead.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareExtractorConfig(EgemapsExtractorConfig):
+    """openSMILE ComParE settings: the feature set (ComParE_2016)."""
+
+    feature_set: str = "ComParE_2016"
+
+    FEATURE_SETS: ClassVar[tuple[str, ...]] = COMPARE_SETS
 
 
 def _seconds(index: Any) -> np.ndarray:
@@ -136,3 +152,11 @@ class EgemapsExtractor(AudioExtractor[EgemapsExtractorConfig]):
         """Outputs of many clips, processed one by one (openSMILE has no batching)."""
         self._require_loaded()
         return [self._extract_one(w) for w in waveforms]
+
+
+@register
+class CompareExtractor(EgemapsExtractor):
+    """ComParE 2016 functionals per video (``compare``, 6,373) and low-level descriptors per 10 ms (``compare-lld``, 65)."""
+
+    name = "compare"
+    config_class = CompareExtractorConfig
