@@ -280,3 +280,21 @@ def test_an_auth_failure_mid_run_fails_the_remaining_videos_with_the_reason(env,
     assert all("ApiAuthError" in f.reason and "Token has expired" in f.reason for f in summary.failures)
     assert sent == 2  # the probe, then the batch that met the 401; every later video failed without a request
     assert {f.video_id for f in store.failures("clips", "openai-small")} == set(ids)
+
+
+def test_affect_extract_without_a_key_stops_with_exit_2_and_names_the_variable(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from affectstore.cli import app
+    from affectstore.store import FeatureStore
+    from affectstore.testing.datasets import make_clips_dataset
+    from affectstore.testing.text import write_transcripts
+
+    built = make_clips_dataset(tmp_path / "data", n_per_class=1, extensions=(".wav",), with_split=False)
+    write_transcripts(FeatureStore.open(tmp_path / "s.zarr", mode="a"), "clips", "asr", {v: [(0.0, 1.0, "hi")] for v in built.video_labels})
+    result = CliRunner().invoke(app, ["extract", "clips", str(built.root), "--features", "openai-small", "--set", "openai-small.transcript=asr",
+                                      "--store", str(tmp_path / "s.zarr"), "--no-progress"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "Extractor 'openai-small' could not load model 'text-embedding-3-small': no API key: the environment variable OPENAI_API_KEY is not set" in text
+    assert "Traceback" not in result.output
