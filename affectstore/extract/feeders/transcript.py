@@ -21,10 +21,13 @@ from affectstore.extract.feeders.base import Decoded, Feeder
 
 
 class DecodedTranscript(Decoded):
+    """A video's stored segments; ``amount`` counts them (none for a silent video), ``units`` at least 1 per video."""
+
     def __init__(self, segments: Any) -> None:
         super().__init__()
         self.item = segments
-        self.amount = self.units = max(len(segments.text), 1)
+        self.amount = float(len(segments.text))
+        self.units = max(len(segments.text), 1)
 
 
 class TranscriptFeeder(Feeder):
