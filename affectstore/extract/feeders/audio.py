@@ -11,6 +11,7 @@ memory does not grow with its length.
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -60,11 +61,16 @@ class DecodedAudio(Decoded):
         self.item = None
 
 
-def decode_audio(path: str | Path, spill_above: int, block_s: float = 30.0, spill_dir: str | None = None) -> DecodedAudio:
+def decode_audio(
+    path: str | Path, spill_above: int, block_s: float = 30.0, spill_dir: str | None = None, decoder: Any = None
+) -> DecodedAudio:
     """Decode a file's audio once (16 kHz mono float32, streamed); clips longer than ``spill_above``
-    samples go to a temporary file as they decode, so memory stays at about one block."""
+    samples go to a temporary file as they decode, so memory stays at about one block.
+    ``decoder``: an :class:`~affectstore.media.isolated.IsolatedDecoder` to decode in (None: in this process)."""
     from affectstore.media import stream_audio
 
+    if decoder is not None:
+        stream_audio = decoder.stream_audio
     stats = WaveStats()
     pieces: list[np.ndarray] = []
     spill: BinaryIO | None = None
@@ -92,10 +98,36 @@ def decode_audio(path: str | Path, spill_above: int, block_s: float = 30.0, spil
 
 
 class AudioFeeder(Feeder):
-    """Audio of each video (the entry's ``audio`` file: an mp3 copy, the video itself, or a shared base video)."""
+    """Audio of each video (the entry's ``audio`` file: an mp3 copy, the video itself, or a shared base video).
+
+    With ``RunOptions.isolate`` (the default) the decoding runs in a child process per thread
+    (:class:`~affectstore.media.isolated.IsolatedDecoder`): a file that crashes FFmpeg costs
+    that one video (recorded with the signal), never the run.
+    """
 
     input = Input.AUDIO
     unit = "audio s"
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self._local = threading.local()
+        self._decoders: list[Any] = []
+
+    def _decoder(self) -> Any:
+        if not self.context.options.isolate:
+            return None
+        decoder = getattr(self._local, "decoder", None)
+        if decoder is None:
+            from affectstore.media.isolated import IsolatedDecoder
+
+            decoder = self._local.decoder = IsolatedDecoder()
+            self._decoders.append(decoder)
+        return decoder
+
+    def close(self) -> None:
+        for decoder in self._decoders:
+            decoder.close()
+        self._decoders.clear()
 
     def order_key(self, entry: Any) -> int:
         return file_size(entry.audio)
@@ -105,9 +137,7 @@ class AudioFeeder(Feeder):
 
     def decode(self, entry: Any, wanted: Mapping[int, Sequence[str]]) -> DecodedAudio:
         if entry.audio is None:
-            raise ExtractionError(
-                f"no audio file for video {entry.id!r} in the dataset (missing from its layout); "
-                "add the file or leave the video out"
-            )
+            why = getattr(entry, "problem", None) or "missing from its layout"
+            raise ExtractionError(f"no audio file for video {entry.id!r} in the dataset ({why}); add the file or leave the video out")
         opts = self.context.options
-        return decode_audio(entry.audio, int(opts.stream_above_s * SAMPLE_RATE), opts.block_s, opts.spill_dir)
+        return decode_audio(entry.audio, int(opts.stream_above_s * SAMPLE_RATE), opts.block_s, opts.spill_dir, self._decoder())

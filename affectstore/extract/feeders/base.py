@@ -107,6 +107,9 @@ class Feeder(abc.ABC):
         """Sort key that groups videos of similar size into one pool (bytes of the input file)."""
         return file_size(entry.video or entry.audio)
 
+    def close(self) -> None:
+        """Release what the feeder holds (decoder processes); called once its pass is over."""
+
     @abc.abstractmethod
     def pool_units(self) -> int:
         """The most ``Decoded.units`` pooled into one ``extract_batch`` call."""

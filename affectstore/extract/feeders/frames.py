@@ -40,9 +40,8 @@ def require_video(entry: Any) -> Any:
     if entry.video is None:
         if entry.audio is not None:
             raise ExtractionError(f"{entry.id!r} is audio only ({entry.audio.name}): there are no frames or faces in it")
-        raise ExtractionError(
-            f"no video file for video {entry.id!r} in the dataset (missing from its layout); add the file or leave the video out"
-        )
+        why = getattr(entry, "problem", None) or "missing from its layout"
+        raise ExtractionError(f"no video file for video {entry.id!r} in the dataset ({why}); add the file or leave the video out")
     return entry.video
 
 

@@ -35,6 +35,7 @@ class RunOptions:
     - ``faces``: where face crops come from: ``auto`` (the dataset's own crops where it has
       them, else detected in the video), ``dataset`` (its crops only), ``detect`` (always
       detect, ignoring shipped crops).
+    - ``isolate``: decode audio in a child process (a file that crashes FFmpeg costs one video).
     - ``jobs``: worker processes for passes whose extractors all compute on the CPU (each loads
       the models once and writes its videos itself; see :mod:`.workers`). 1: in this process.
     - ``prefetch``: videos decoded ahead on a background thread (0: decode inline).
@@ -57,6 +58,7 @@ class RunOptions:
     block_s: float = 30.0
     faces: str = "auto"
     jobs: int = 1
+    isolate: bool = True
     prefetch: int | None = None
     writer_thread: bool | None = None
     pack: bool = True

@@ -103,6 +103,7 @@ class Runner:
         if self.shard is not None:
             index, total = self.shard
             selection = selection[index::total]
+            summary.other_shards = len(self.entries) - len(selection)
         summary.selected = len(selection)
         existing = set(self._store_features())
         done = {name: self._complete(name) if name in existing else set() for names in self.outputs for name in names}
@@ -153,21 +154,32 @@ class Runner:
         self._prefetch = self.options.prefetch if self.options.prefetch is not None else (8 if on_gpu else 0)
         self._threads = threads
         self._writer = Writer(threads)
+        self._elsewhere: dict[str, set[int]] = {}  # video -> extractors another process did or does
+        self._board = self._claim_board()
         try:
             for p, group in enumerate(self.plan.passes):
                 entries = [e for e in todo if any(i in needs[e.id] for i in group.members)]
                 if entries:
-                    self._run_pass(group, self._feeders[p], entries)
+                    try:
+                        self._run_pass(group, self._feeders[p], entries)
+                    finally:
+                        self._feeders[p].close()
                     if p + 1 < len(self.plan.passes):
                         self._flush_writes()  # a later pass may read what this one wrote
         finally:
             self._writer.close()
+            if self._board is not None:
+                self._board.stop()
         self._collect_write_errors()
         summary.failures = [f for per in self._failed.values() for f in per.values()]
         summary.failed = len(self._failed)
-        summary.done = len(todo) - summary.failed
+        others = {v for v, skipped in self._elsewhere.items() if skipped >= set(needs[v]) and v not in self._failed}
+        summary.elsewhere = len(others)
+        summary.done = len(todo) - summary.failed - summary.elsewhere
         for entry in todo:
-            for names in needs[entry.id].values():
+            for i, names in needs[entry.id].items():
+                if i in self._elsewhere.get(entry.id, set()):
+                    continue
                 for name in names:
                     if name not in self._failed.get(entry.id, {}):
                         summary.written[name] = summary.written.get(name, 0) + 1
@@ -179,6 +191,38 @@ class Runner:
             self.dataset, summary.done, summary.skipped, summary.failed, summary.wall_seconds,
         )
         return summary
+
+    def _claim_board(self) -> Any:
+        """Per-video claims, so several processes on one store share the work (None where the store
+        cannot hold claims, e.g. a remote one: then --shard splits the work)."""
+        from affectstore.store import StoreError
+        from affectstore.store.claims import ClaimBoard
+
+        try:
+            return ClaimBoard(self.store, self.dataset).start()
+        except StoreError as error:
+            logger.info("no per-video claims: %s", error)
+            return None
+
+    def _take(self, group: Pass, entry: Any) -> bool:
+        """Claim a video for this pass; False (and noted) when another process holds it or has
+        finished it meanwhile."""
+        if self._board is None:
+            return True
+        if self._board.claim(entry.id):
+            wanted = self._wanted(group, entry)
+            done = all(self.store.is_done(self.dataset, n, entry.id, self.hashes[i]) for i, names in wanted.items() for n in names)
+            if not done:
+                return True
+            self._board.release(entry.id)
+        self._elsewhere.setdefault(entry.id, set()).update(self._wanted(group, entry))
+        return False
+
+    def _release(self, video_id: str) -> None:
+        """Give the claim back once the video's writes (queued before this) are done."""
+        if self._board is not None:
+            board = self._board
+            self._writer.submit(("release", video_id, ""), lambda: board.release(video_id))
 
     def _flush_writes(self) -> None:
         """Wait for queued writes, so the next pass can read them from the store."""
@@ -222,8 +266,12 @@ class Runner:
         pool: list[tuple[Any, Decoded]] = []
         pooled = 0
         for entry, decoded in self._decoded(group, feeder, entries):
+            if decoded is None:  # another process has it
+                self._advance(1)
+                continue
             if isinstance(decoded, BaseException):
                 executor.fail_pass(entry.id, decode_stage(decoded), reason(decoded))
+                self._release(entry.id)
                 self._advance(1)
                 continue
             if decoded.long:
@@ -232,6 +280,7 @@ class Runner:
                         self._count(decoded.amount)
                 finally:
                     decoded.close()
+                self._release(entry.id)
                 self._advance(1)
                 continue
             pool.append((entry, decoded))
@@ -246,8 +295,9 @@ class Runner:
         for _, decoded in pool:
             self._count(decoded.amount)
         executor.run_pool(pool)
-        for _, decoded in pool:
+        for entry, decoded in pool:
             decoded.close()
+            self._release(entry.id)
         self._advance(len(pool))
 
     def _run_pass_in_workers(self, group: Pass, entries: list[Any]) -> None:
@@ -260,9 +310,17 @@ class Runner:
             self._count(result.amount)
             for feature, stage, why in result.failures:
                 self._failed.setdefault(result.video_id, {})[feature] = FailureRecord(result.video_id, feature, stage, why)
+            if self._board is not None:
+                self._board.release(result.video_id)  # the worker has written everything
             self._advance(1)
 
-        run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result)
+        def claimed(entry: Any) -> bool:
+            if self._take(group, entry):
+                return True
+            self._advance(1)
+            return False
+
+        run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result, claimed)
 
     # -- the sink of PassExecutor: queue writes and failures on the writer thread ------------
 
@@ -291,12 +349,14 @@ class Runner:
             rate = self._summary.amounts.get(self._unit, 0.0) / elapsed
             self._bar.set_postfix({"failed": len(self._failed), f"{self._unit}/s": f"{rate:.0f}"}, refresh=False)
 
-    def _decoded(self, group: Pass, feeder: Feeder, entries: list[Any]) -> Iterator[tuple[Any, Decoded | BaseException]]:
+    def _decoded(self, group: Pass, feeder: Feeder, entries: list[Any]) -> Iterator[tuple[Any, Decoded | BaseException | None]]:
         """Decoded input per entry in order; decoding runs ``prefetch`` videos ahead on a thread."""
 
-        def decode(entry: Any) -> Decoded | BaseException:
+        def decode(entry: Any) -> Decoded | BaseException | None:
             from affectstore.media import MediaError
 
+            if not self._take(group, entry):
+                return None
             try:
                 return feeder.decode(entry, self._wanted(group, entry))
             except (MediaError, OSError, InputError, ExtractionError) as error:
@@ -359,24 +419,25 @@ class Runner:
             self._writer.submit(("record", video_id, feature), job)
 
     def _pack(self, summary: RunSummary) -> None:
-        """Pack each feature set whose whole selection (every shard) is complete."""
-        wanted = {e.id for e in self.entries}
+        """Pack each feature set whose whole selection (every shard, every process) is complete;
+        whoever finishes last packs, once (`pack_when_complete`)."""
+        from affectstore.store.claims import pack_when_complete
+
         pass_of = {k: p for p, plan in enumerate(self.plan.passes) for k in plan.members}
+        existing = set(self._store_features())
         for i, names in enumerate(self.outputs):
             feeder = self._feeders[pass_of[i]]
-            expected = {e.id for e in self.entries if feeder.needs(i, e)} if wanted else set()
+            expected = [e.id for e in self.entries if feeder.needs(i, e)]
             for name in names:
-                if name not in self._store_features() or self._kinds.get(name) is OutputKind.TEXT:
-                    continue
-                complete = self._complete(name)
-                if not expected <= complete:
-                    if self.shard is None:
-                        logger.info("not packing %s/%s: %d of %d videos complete", self.dataset, name, len(expected & complete), len(expected))
-                    continue
-                if not summary.written.get(name):
-                    continue  # nothing new: the pack (if any) is current or load_feature builds it
-                if self.store.pack(self.dataset, name) is not None:
+                if name not in existing or self._kinds.get(name) is OutputKind.TEXT or not summary.written.get(name):
+                    continue  # nothing new here: the pack (if any) is current, or load_feature builds it
+                outcome = pack_when_complete(self.store, self.dataset, name, expected)
+                if outcome.status == "packed":
                     summary.packed.append(name)
+                elif outcome.status == "incomplete" and self.shard is None:
+                    logger.info("not packing %s/%s: %d of its videos are not complete", self.dataset, name, outcome.missing)
+                elif outcome.status in ("busy", "failed"):
+                    logger.info("%s/%s not packed here: %s", self.dataset, name, outcome.holder or outcome.reason or outcome.status)
 
 
 def config_diff(stored: Mapping[str, Any], extractor: Extractor[Any]) -> str:

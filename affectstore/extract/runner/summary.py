@@ -27,6 +27,8 @@ class RunSummary:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    #: videos another process (sharing the store through claims) did or was doing
+    elsewhere: int = 0
     left_by_limit: int = 0
     amounts: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
@@ -36,6 +38,8 @@ class RunSummary:
     packed: list[str] = field(default_factory=list)
     #: (0-based index, count); the text shows it 1-based, as users type it.
     shard: tuple[int, int] | None = None
+    #: videos of the dataset that belong to the other shards
+    other_shards: int = 0
 
     @property
     def audio_seconds(self) -> float:
@@ -66,7 +70,9 @@ class RunSummary:
         lines = [
             f"{self.dataset} -> {self.store}{shard}: features {', '.join(self.features)}",
             f"done {self.done}, skipped {self.skipped}, failed {self.failed} of {self.selected} selected videos"
-            + (f" ({self.left_by_limit} left by --limit)" if self.left_by_limit else ""),
+            + (f", {self.elsewhere} done by other processes" if self.elsewhere else "")
+            + (f" ({self.left_by_limit} left by --limit)" if self.left_by_limit else "")
+            + (f"; other shards own {self.other_shards}" if self.other_shards else ""),
             f"{self.wall_seconds:.1f} s ({self.load_seconds:.1f} s planning and loading): {self.videos_per_second:.2f} videos/s"
             + (f"; {fed}" if fed else ""),
         ]

@@ -11,6 +11,7 @@ they are recorded as failed with the cause and the pool is started again for the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -121,9 +122,11 @@ def run_in_workers(
     wanted: Callable[[Any], dict[int, list[str]]],
     jobs: int,
     on_result: Callable[[VideoResult], None],
+    claimed: Callable[[Any], bool] = lambda entry: True,
 ) -> None:
     """Every entry as one task on ``jobs`` worker processes; ``on_result`` gets each video's result
-    as it completes (in the main process). Videos of a worker that died are reported failed."""
+    as it completes (in the main process). ``claimed`` is asked just before a video is sent (False:
+    another process has it). Videos of a worker that died are reported failed."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     from joblib.externals.loky import get_reusable_executor
@@ -139,7 +142,10 @@ def run_in_workers(
             executor = get_reusable_executor(max_workers=jobs, initializer=_start, initargs=(spec,), reuse=False)
         while todo and len(in_flight) < depth:
             entry = todo.pop(0)
-            in_flight[executor.submit(_process, entry, wanted(entry))] = entry
+            if claimed(entry):
+                in_flight[executor.submit(_process, entry, wanted(entry))] = entry
+        if not in_flight:
+            continue
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
         for future in done:
             entry = in_flight.pop(future)
@@ -174,8 +180,9 @@ def worker_spec(store: Any, dataset: str, adapter: Any, options: Any, extractors
     location = store.location
     if not isinstance(location, str) or (not os.path.isdir(location) and "://" not in location):
         raise ValueError(f"worker processes need a store they can open by path or URL; {location!r} is not one.")
+    # A worker is a crash boundary of its own: decoding in yet another child process would add nothing.
     return WorkerSpec(
-        location, dataset, adapter, options,
+        location, dataset, adapter, dataclasses.replace(options, isolate=False),
         tuple((e.name, e.config.to_dict(), e.dependency_hashes) for e in extractors),
         group, dict(kinds), tuple(hashes),
     )
