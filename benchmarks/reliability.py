@@ -23,8 +23,17 @@ Sections (run all, or some with --only):
     python benchmarks/reliability.py                      # everything, ~2 minutes
     python benchmarks/reliability.py --only byteflip --flips 50
 
-Exit status 1 when any check fails. Further sections (SIGKILL during extraction, several
-extracting processes on one store) plug into SECTIONS.
+- ``extractbad``: the same bad-media folder as a clips dataset through `run_extraction`
+  (eGeMAPS, isolated decoding, the crashing worker in place of the decoder's): the run
+  completes, each bad file is recorded with its own reason, the good ones equal a clean run.
+- ``sigkill``: `affect extract` (eGeMAPS + a tiny wav2vec2, ``--batch-size 1``, default
+  settings) killed with SIGKILL at ``--kills`` random moments, resumed each time; after every
+  kill the store must verify clean and every complete video must equal an uninterrupted run
+  (none lost, none corrupted), and the last resume must finish them all.
+- ``processes``: four `affect extract` processes without ``--shard`` on one store at once:
+  all exit 0 and every video is extracted by exactly one of them.
+
+Exit status 1 when any check fails.
 """
 
 from __future__ import annotations
@@ -316,7 +325,152 @@ def section_overhead(work: Path, args, checks: Checks) -> None:
     print(f"\nverify of that store ({size:.0f} MB with its pack): {dt:.2f} s, {size / dt:.0f} MB/s")
 
 
-SECTIONS = {"byteflip": section_byteflip, "badmedia": section_badmedia, "overhead": section_overhead}
+# ------------------------------------------------------------------ extraction under hostile input and kills
+def _affect(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from affectstore.cli import app; app(prog_name='affect')", *args]
+
+
+def _same_arrays(a: FeatureStore, b: FeatureStore, feature: str, vid: str) -> bool:
+    x, y = a.read_video("clips", feature, vid), b.read_video("clips", feature, vid)
+    return np.array_equal(x.times, y.times) and np.allclose(x.values, y.values, atol=1e-5, rtol=1e-4)
+
+
+def section_extractbad(work: Path, args, checks: Checks) -> None:
+    import functools
+
+    from affectstore.extract.runner import RunOptions, run_extraction
+    from affectstore.media import isolated
+    from affectstore.testing.bad_media import CRASHING_WORKER, build_bad_media
+
+    folder = work / "media"
+    cases = build_bad_media(folder, crash_name="crash-in-ffmpeg.wav")
+    (folder / "labels.csv").write_text("clip,label\n" + "".join(f"{c.name},x\n" for c in cases))
+    good = work / "good"
+    good.mkdir()
+    for case in cases:
+        if case.error is None and not case.name.startswith("crash"):
+            shutil.copyfile(case.path, good / case.name)
+    (good / "labels.csv").write_text("clip,label\n" + "".join(f"{p.name},x\n" for p in sorted(good.iterdir()) if p.name != "labels.csv"))
+    quiet = RunOptions(progress=False)
+    original = isolated.IsolatedDecoder.__init__
+    isolated.IsolatedDecoder.__init__ = functools.partialmethod(original, command=[sys.executable, "-c", CRASHING_WORKER])
+    try:
+        t0 = time.perf_counter()
+        summary = run_extraction("clips", folder, ["egemaps"], work / "bad.zarr", options=quiet)
+        seconds = time.perf_counter() - t0
+    finally:
+        isolated.IsolatedDecoder.__init__ = original
+    clean = run_extraction("clips", good, ["egemaps"], work / "clean.zarr", options=quiet)
+    reasons = {f.video_id: f for f in summary.failures if f.feature == "egemaps"}
+    print(f"\n## extractbad: {len(cases)} files as one clips dataset, eGeMAPS, isolated decoding\n")
+    print("| file | expected | recorded |")
+    print("|---|---|---|")
+    for case in cases:
+        if case.name.startswith("crash"):
+            got = reasons.get(case.name)
+            ok = got is not None and "SIGSEGV" in got.reason
+            print(f"| {case.name} | decoder crash (SIGSEGV) | {got.stage + ': ' + got.reason if got else 'complete'} |")
+        elif case.error is None:
+            ok = case.name not in reasons and _same_arrays(FeatureStore.open(work / "bad.zarr"), FeatureStore.open(work / "clean.zarr"), "egemaps", case.name)
+            print(f"| {case.name} | audio | {'complete, equal to a clean run' if ok else 'DIFFERS or failed'} |")
+        else:
+            got = reasons.get(case.name)
+            # a file the labels name but the folder lacks is caught by the adapter, before decoding
+            ok = got is not None and (case.reason in got.reason or (case.error.__name__ == "MissingMediaError" and "missing" in got.reason))
+            print(f"| {case.name} | {case.error.__name__}: {case.reason} | {(got.stage + ': ' + got.reason).replace('|', '/') if got else 'complete'} |")
+        checks.check(ok, f"extractbad: {case.name}")
+    checks.check(clean.failed == 0, "extractbad: the clean run of the good files failed somewhere")
+    print(f"\nthe run completed in {seconds:.1f} s: done {summary.done}, failed {summary.failed}")
+
+
+def section_sigkill(work: Path, args, checks: Checks) -> None:
+    import signal
+
+    from affectstore.extract.runner import RunOptions, run_extraction
+    from affectstore.testing.datasets import make_media
+    from affectstore.testing.models import build_wav2vec2
+
+    rng = random.Random(args.seed)
+    root = work / "clips"
+    ids = []
+    for k in range(args.kill_clips):
+        clip = f"spk{k % 3}/clip_{k:02d}{('.wav', '.flac', '.mp4')[k % 3]}"
+        make_media(root / clip, 1.0 + 0.5 * (k % 5), frequency=200 + 20 * k, size=(32, 32), fps=5.0)
+        ids.append(clip)
+    (root / "labels.csv").write_text("clip,label\n" + "".join(f"{c},x\n" for c in ids))
+    model = str(build_wav2vec2(work / "w2v"))
+    features, settings = "egemaps,wav2vec2", {"wav2vec2": {"model": model}}
+    outputs = ["egemaps", "egemaps-lld", "wav2vec2"]
+    run_extraction("clips", root, features.split(","), work / "reference.zarr", settings=settings, batch_size=1,
+                   options=RunOptions(progress=False))
+    reference = FeatureStore.open(work / "reference.zarr")
+    path = work / "killed.zarr"
+    command = _affect("extract", "clips", str(root), "--features", features, "--store", str(path),
+                      "--set", f"wav2vec2.model={model}", "--batch-size", "1", "--no-progress")
+    complete_before: set[tuple[str, str]] = set()
+    lost = corrupted = kills = finished = 0
+    while kills < args.kills:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, args.kill_max_s))
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            kills += 1
+        else:
+            finished += 1
+            shutil.rmtree(path)  # it finished before the kill: start again from nothing
+            complete_before = set()
+            continue
+        store = FeatureStore.open(path)
+        report = verify_store(store)
+        checks.check(report.ok, f"sigkill {kills}: verify after the kill: {report.errors[:3]}")
+        complete = {(f, v) for f in outputs if f in store.features("clips") for v in store.completed("clips", f)}
+        lost += len(complete_before - complete)
+        corrupted += sum(not _same_arrays(store, reference, f, v) for f, v in complete - complete_before)
+        complete_before = complete
+    summary = run_extraction("clips", root, features.split(","), path, settings=settings, batch_size=1, options=RunOptions(progress=False))
+    final = FeatureStore.open(path)
+    all_done = all(sorted(final.completed("clips", f)) == sorted(ids) for f in outputs)
+    corrupted += sum(not _same_arrays(final, reference, f, v) for f in outputs for v in ids)
+    checks.check(lost == 0 and corrupted == 0 and all_done and summary.failed == 0,
+                 f"sigkill: lost {lost}, corrupted {corrupted}, all done {all_done}, failed {summary.failed}")
+    print(f"\n## sigkill: {kills} SIGKILLs at random moments (0.5-{args.kill_max_s:g} s after start), {args.kill_clips} clips, "
+          f"eGeMAPS + tiny wav2vec2, --batch-size 1\n")
+    print(f"videos lost {lost}, corrupted {corrupted}; the last resume finished all {len(ids)} clips: {all_done}; "
+          f"runs that finished before their kill (started again on a fresh store): {finished}")
+
+
+def section_processes(work: Path, args, checks: Checks) -> None:
+    import re
+
+    from affectstore.testing.datasets import make_media
+
+    root = work / "clips"
+    ids = [f"clip_{k:03d}.wav" for k in range(args.process_clips)]
+    for k, clip in enumerate(ids):
+        make_media(root / clip, 1.0 + 0.2 * (k % 4), frequency=150 + 5 * k)
+    (root / "labels.csv").write_text("clip,label\n" + "".join(f"{c},x\n" for c in ids))
+    store = work / "shared.zarr"
+    command = _affect("extract", "clips", str(root), "--features", "egemaps", "--store", str(store), "--no-progress")
+    t0 = time.perf_counter()
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [p.communicate() for p in processes]
+    seconds = time.perf_counter() - t0
+    codes = [p.returncode for p in processes]
+    done = [int(m.group(1)) if (m := re.search(r"done (\d+),", out)) else -1 for out, _ in outputs]
+    st = FeatureStore.open(store)
+    complete = sorted(st.completed("clips", "egemaps")) == ids
+    checks.check(codes == [0] * 4 and sum(done) == len(ids) and complete,
+                 f"processes: exit codes {codes}, videos done per process {done} (sum must be {len(ids)}), complete {complete}")
+    print(f"\n## processes: 4 unsharded `affect extract` processes on one store, {len(ids)} clips, eGeMAPS\n")
+    print(f"exit codes {codes}; videos extracted per process {done} = {sum(done)} (each once); store complete: {complete}; "
+          f"{seconds:.1f} s wall")
+
+
+SECTIONS = {
+    "byteflip": section_byteflip, "badmedia": section_badmedia, "overhead": section_overhead,
+    "extractbad": section_extractbad, "sigkill": section_sigkill, "processes": section_processes,
+}
 
 
 def main() -> int:
@@ -327,6 +481,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--videos", type=int, default=400, help="videos of the overhead store")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of the sigkill section")
+    parser.add_argument("--kill-clips", type=int, default=40)
+    parser.add_argument("--kill-max-s", type=float, default=6.0, help="latest kill, seconds after a start")
+    parser.add_argument("--process-clips", type=int, default=60)
     args = parser.parse_args()
     checks = Checks()
     work = Path(tempfile.mkdtemp(prefix="affect-reliability-", dir=args.workdir))
