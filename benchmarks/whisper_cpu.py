@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
 import sys
@@ -86,25 +85,12 @@ def throughput(args: argparse.Namespace) -> None:
                       "speedup": round(med["naive"] / med["runner"], 2)}, indent=1))
 
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / len(ref)
-
-
 def crema(args: argparse.Namespace) -> None:
     from faster_whisper import WhisperModel
 
     from affectstore.extract.runner import RunOptions, run_extraction
     from affectstore.store import FeatureStore
+    from affectstore.testing.asr import word_error_rate
 
     root = SHARED / "crema-d"
     work = Path(tempfile.mkdtemp(prefix="whisper-crema-"))
@@ -117,7 +103,7 @@ def crema(args: argparse.Namespace) -> None:
         direct = [s.text.strip() for s in reference.transcribe(str(root / vid), beam_size=5, word_timestamps=True)[0]]
         text = " ".join(got.text)
         equal += got.text == direct
-        rows.append({"clip": vid, "transcript": text, "wer": round(wer("Don't forget a jacket", text), 3)})
+        rows.append({"clip": vid, "transcript": text, "wer": round(word_error_rate("Don't forget a jacket", text), 3)})
     print(json.dumps({"clips": rows, "equal_to_faster_whisper": f"{equal}/{len(rows)}",
                       "all_begin_dont_forget": all(r["transcript"].startswith("Don't forget") for r in rows),
                       "mean_wer": round(statistics.mean(r["wer"] for r in rows), 3)}, indent=1))

@@ -1,6 +1,11 @@
 """Fixtures of the runner tests: tiny random speech models and small generated clip datasets."""
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +71,34 @@ def speech_settings(tiny_models):
 def clip_tools():
     """The helpers above, for test modules (importlib mode does not import conftest by name)."""
     return write_clips, add_rows, speechlike
+
+
+def affect_command(*args: str) -> list[str]:
+    """The `affect` command line run by this interpreter."""
+    return [sys.executable, "-c", "from affectstore.cli import app; app(prog_name='affect')", *args]
+
+
+def kill_after_marks(command: list[str], done_folder: Path, marks: int, timeout: float = 120.0) -> None:
+    """Start ``command`` and SIGKILL it once ``done_folder`` holds ``marks`` completion marks."""
+    process = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (done_folder.is_dir() and sum(1 for _ in done_folder.iterdir()) >= marks):
+            if process.poll() is not None:
+                pytest.fail(f"the run ended (rc {process.returncode}) before the kill: {process.stderr.read()[-2000:]!r}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {marks} videos completed within {timeout:g} s")
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.fixture(scope="session")
+def killer():
+    """(affect_command, kill_after_marks) for test modules (importlib mode does not import conftest by name)."""
+    return affect_command, kill_after_marks

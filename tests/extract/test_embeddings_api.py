@@ -243,7 +243,7 @@ def test_run_through_the_store_never_logs_or_stores_the_key(env, tmp_path, caplo
                                  options=RunOptions(progress=False))
     assert summary.failed == 0 and summary.done == len(ids)
     seg = store.read_video("clips", "openai-small", ids[0])
-    np.testing.assert_array_equal(seg.values, np.stack([fake_embedding(f"clip 0 says hello", 4), fake_embedding("and goodbye", 4)]))
+    np.testing.assert_array_equal(seg.values, np.stack([fake_embedding("clip 0 says hello", 4), fake_embedding("and goodbye", 4)]))
     np.testing.assert_array_equal(seg.times, [0.25, 0.75])
     empty = store.read_video("clips", "openai-small-video", ids[-1])
     np.testing.assert_array_equal(empty.values, np.zeros((1, 4)))

@@ -326,13 +326,7 @@ def test_crema_d_faces_with_the_defaults(shared_data, tmp_path):
     assert "face-boxes-coverage: 6 complete" in info.output and "fraction 1" in info.output
 
 
-def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny, killer):
     root = tmp_path / "clips"
     ids = [f"v{k:02d}.mp4" for k in range(10)]
     for k, vid in enumerate(ids):
@@ -344,26 +338,9 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny):
     reference = FeatureStore.open(reference_path)
 
     path = tmp_path / "killed.zarr"
-    command = [sys.executable, "-c", "from affectstore.cli import app; app(prog_name='affect')", "extract", "clips", str(root),
-               "--features", "hf-image", "--set", f"hf-image.model={tiny['vit']}", "--store", str(path), "--batch-size", "1",
-               "--no-progress"]
-    process = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done = path / "clips" / "hf-image" / "done"
-    try:
-        deadline = time.monotonic() + 120
-        while not (done.is_dir() and sum(1 for _ in done.iterdir()) >= 2):
-            if process.poll() is not None:
-                pytest.fail(f"the run ended (rc {process.returncode}) before the kill: {process.stderr.read()[-2000:]!r}")
-            if time.monotonic() > deadline:
-                pytest.fail("no video completed within 120 s")
-            time.sleep(0.01)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == -signal.SIGKILL
+    affect, kill_after_marks = killer
+    kill_after_marks(affect("extract", "clips", str(root), "--features", "hf-image", "--set", f"hf-image.model={tiny['vit']}",
+                            "--store", str(path), "--batch-size", "1", "--no-progress"), path / "clips" / "hf-image" / "done", 2)
     killed = FeatureStore.open(path)
     # two mark folders: the first is complete (the second may be cut short by the kill)
     assert 1 <= len(killed.completed("clips", "hf-image")) < len(ids), "the kill did not land mid-run"

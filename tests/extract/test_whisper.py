@@ -4,7 +4,6 @@ to CTranslate2 (with the fetched base model's tokenizer), and the real Whisper b
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import affectstore.extract as ax  # noqa: E402
 from affectstore.extract.model_files import is_fetched, packaged_dir  # noqa: E402
 from affectstore.extract.runner import RunOptions, run_extraction  # noqa: E402
 from affectstore.store import FeatureStore  # noqa: E402
+from affectstore.testing.asr import word_error_rate  # noqa: E402
 
 QUIET = RunOptions(progress=False)
 needs_base = pytest.mark.skipif(not is_fetched("whisper-base"), reason="Whisper base is not fetched (affect models fetch whisper-base)")
@@ -123,21 +123,6 @@ def test_missing_tokenizer_is_refused_with_advice(tmp_path, tiny_whisper):
     assert "fetches the tokenizer from the hub" in caught.value.advice
 
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level edit distance over the reference length."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / len(ref)
-
-
 @needs_base
 def test_crema_d_transcripts_equal_faster_whisper_and_hear_the_sentence(shared_data, tmp_path):
     from faster_whisper import WhisperModel
@@ -156,5 +141,5 @@ def test_crema_d_transcripts_equal_faster_whisper_and_hear_the_sentence(shared_d
         np.testing.assert_allclose(got.end, [s.end for s in segments])
         text = " ".join(got.text)
         assert text.startswith("Don't forget"), (vid, text)
-        errors.append(wer("Don't forget a jacket", text))
+        errors.append(word_error_rate("Don't forget a jacket", text))
     assert np.mean(errors) <= 0.45, errors
