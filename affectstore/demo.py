@@ -139,7 +139,7 @@ def run_demo(out: str | Path = "runs/demo", data: str | Path | None = None, prog
     clips = _describe(store, [e for e in sorted(store.completed("clips", "whisper"))])
     result = train_task(
         "clips", str(store_path), features="egemaps,whisper-encoder", out=out / "run", cv=2, data_root=str(root),
-        overrides={"targets": ["emotion"], "adapter": {"group_column": "speaker"}, "estimator": "logreg"},
+        overrides={"targets": ["emotion"], "adapter": {"group_column": "speaker"}, "estimator": "logreg", "fusion": "early"},
     )
     return DemoResult(root, store_path, result.run_dir, summary.text(), store_info(store), clips, result.metrics)
 

@@ -207,6 +207,14 @@ def needs_tuning(spec: TaskSpec, rec: dict) -> bool:
             or (rec["fusion"] == "late" and len(rec["features"]) > 1 and rec["blend"].get("weights") is None))
 
 
+def fit_tune_split(spec: TaskSpec, rec: dict, ids: list[str], group_of: dict[str, str], fraction: float,
+                   seed: int) -> tuple[list[str], list[str]]:
+    """Fit and tuning items of a training part; all fit when nothing is tuned (so one group is enough)."""
+    if not needs_tuning(spec, rec):
+        return list(ids), []
+    return grouped_split(ids, group_of, fraction, seed)
+
+
 def fit_model(spec: TaskSpec, rec: dict, full: Batch, fit_ids: list[str], tune_ids: list[str]) -> TaskModel:
     """A TaskModel fitted on ``fit_ids`` and tuned on ``tune_ids`` (fitted on both when nothing is tuned)."""
     if not needs_tuning(spec, rec):
@@ -372,7 +380,7 @@ def train_task(
             gk = GroupKFold(n_splits=K)
             parts, folds = [], []
             for fold, (rest, held) in enumerate(gk.split(ids_arr, groups=[group_of[i] for i in labelled_ids])):
-                fit_ids, tune_ids = grouped_split(list(ids_arr[rest]), group_of, 1.0 / (K - 1), seed + fold)
+                fit_ids, tune_ids = fit_tune_split(spec, rec, list(ids_arr[rest]), group_of, 1.0 / (K - 1), seed + fold)
                 model = fit_model(spec, rec, full, fit_ids, tune_ids)
                 hb = full.subset(list(ids_arr[held]))
                 s, lab = model.predict(hb)
@@ -385,10 +393,11 @@ def train_task(
             vals = [f[spec.metric] for f in folds]
             metrics["folds"] = folds
             metrics["fold_mean"], metrics["fold_std"] = float(np.mean(vals)), float(np.std(vals))
-            fit_ids, tune_ids = grouped_split(labelled_ids, group_of, 1.0 / K, seed)
+            fit_ids, tune_ids = fit_tune_split(spec, rec, labelled_ids, group_of, 1.0 / K, seed)
             model = fit_model(spec, rec, full, fit_ids, tune_ids)
-            tb = full.subset(tune_ids)
-            metrics["tune"] = _score_sets(spec, [(tb, model.predict(tb)[1])])
+            if tune_ids:
+                tb = full.subset(tune_ids)
+                metrics["tune"] = _score_sets(spec, [(tb, model.predict(tb)[1])])
         else:
             model = fit_model(spec, rec, full, train_ids, tune_ids)
             for name, ids in (("report", report_ids), ("tune", tune_ids)):

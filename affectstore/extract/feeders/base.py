@@ -103,6 +103,11 @@ class Feeder(abc.ABC):
         """Whether extractor ``extractor_index`` of the pass has anything to do for ``entry``."""
         return True
 
+    def applies(self, entry: VideoEntry) -> bool:
+        """Whether ``entry`` has this input at all (an audio-only clip has no faces); videos without
+        it are left out of the pass and of the completeness check, and are not failures."""
+        return True
+
     def order_key(self, entry: VideoEntry) -> int:
         """Sort key that groups videos of similar size into one pool (bytes of the input file)."""
         return file_size(entry.video or entry.audio)

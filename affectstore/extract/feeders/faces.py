@@ -28,7 +28,7 @@ from affectstore.extract.base import Extractor, Features, Input
 from affectstore.extract.errors import InputError
 from affectstore.extract.face_boxes import FaceBoxesConfig, FaceBoxesExtractor, no_face_message
 from affectstore.extract.feeders.base import ChunkedDecoded, Decoded, Feeder
-from affectstore.extract.feeders.frames import frame_chunks, require_video
+from affectstore.extract.feeders.frames import audio_only, frame_chunks, require_video
 from affectstore.extract.images import ImageBatch
 
 #: The feature set face models read their boxes from.
@@ -68,6 +68,9 @@ class FacesFeeder(Feeder):
 
     def _detector_index(self) -> int | None:
         return next((i for i, e in enumerate(self.context.extractors) if isinstance(e, FaceBoxesExtractor) and e.prefix == BOXES), None)
+
+    def applies(self, entry: Any) -> bool:
+        return not audio_only(entry) or self._dataset_crops(entry) is not None
 
     def needs(self, extractor_index: int, entry: Any) -> bool:
         if isinstance(self.context.extractors[extractor_index], FaceBoxesExtractor):

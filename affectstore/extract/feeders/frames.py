@@ -35,6 +35,11 @@ def frame_chunks(path: Any, rate: float | None, chunk: int) -> Iterator[ImageBat
         yield ImageBatch(np.asarray(times, dtype=np.float64), images)
 
 
+def audio_only(entry: Any) -> bool:
+    """An entry that is a sound file by nature (no video, no crops, but audio): no frames or faces."""
+    return entry.video is None and entry.audio is not None and getattr(entry, "faces", None) is None
+
+
 def require_video(entry: Any) -> Any:
     """The entry's video file, or an error that says why there is none."""
     if entry.video is None:
@@ -57,6 +62,9 @@ class FramesFeeder(Feeder):
 
     def pool_units(self) -> int:
         return self.context.options.pool_faces
+
+    def applies(self, entry: Any) -> bool:
+        return not audio_only(entry)
 
     def decode(self, entry: Any, wanted: Mapping[int, Sequence[str]]) -> Decoded:
         rate = next((getattr(self.context.extractors[i], "frame_rate", None) for i in wanted), None)

@@ -114,7 +114,12 @@ class Runner:
             need = {}
             for i, names in enumerate(self.outputs):
                 missing = [n for n in names if entry.id not in done[n]]
-                if missing and self._feeders[pass_of[i]].needs(i, entry):
+                feeder = self._feeders[pass_of[i]]
+                if missing and not feeder.applies(entry):
+                    for n in names:
+                        summary.not_applicable[n] = summary.not_applicable.get(n, 0) + 1
+                    continue
+                if missing and feeder.needs(i, entry):
                     need[i] = missing
             if need:
                 todo.append(entry)
@@ -427,7 +432,7 @@ class Runner:
         existing = set(self._store_features())
         for i, names in enumerate(self.outputs):
             feeder = self._feeders[pass_of[i]]
-            expected = [e.id for e in self.entries if feeder.needs(i, e)]
+            expected = [e.id for e in self.entries if feeder.applies(e) and feeder.needs(i, e)]
             for name in names:
                 if name not in existing or self._kinds.get(name) is OutputKind.TEXT or not summary.written.get(name):
                     continue  # nothing new here: the pack (if any) is current, or load_feature builds it

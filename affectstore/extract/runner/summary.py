@@ -40,6 +40,8 @@ class RunSummary:
     shard: tuple[int, int] | None = None
     #: videos of the dataset that belong to the other shards
     other_shards: int = 0
+    #: feature -> videos that lack its input (faces of an audio-only clip): left out, not failed
+    not_applicable: dict[str, int] = field(default_factory=dict)
 
     @property
     def audio_seconds(self) -> float:
@@ -78,6 +80,12 @@ class RunSummary:
         ]
         if self.packed:
             lines.append(f"packed: {', '.join(self.packed)}")
+        if self.not_applicable:
+            by_count: dict[int, list[str]] = {}
+            for name, n in self.not_applicable.items():
+                by_count.setdefault(n, []).append(name)
+            for n, names in by_count.items():
+                lines.append(f"not applicable: {n} video(s) have no frames or faces (audio only) for {', '.join(names)}")
         if self.failures:
             lines.append(f"{len(self.failures)} failure(s) (retried on the next run):")
             for f in self.failures[:50]:
