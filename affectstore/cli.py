@@ -194,25 +194,30 @@ def extract(
 @app.command("train")
 def train(
     task: str = typer.Argument(..., help="Task: emi, bah, expr, va or clips."),
-    store: str = typer.Option(..., "--store", help="Store path or URL holding the features."),
+    store: str | None = typer.Option(None, "--store", help="Store path or URL holding the features (default: AFFECT_STORE, then the store of extract/<dataset>.toml)."),
     features: str | None = typer.Option(None, "--features", "-f", help="Comma list of store feature sets (default: the recipe's)."),
-    recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML, e.g. train/emi.toml."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML (default: train/<task>.toml where it exists)."),
     out: str | None = typer.Option(None, "--out", help="Run folder (default: runs/<recipe name or task>)."),
     cv: int | None = typer.Option(None, "--cv", help="K-fold cross-validation grouped by subject/actor (K >= 2)."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Dataset root with the labels (default: the recipe's)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset root with the labels (default: DATA_ROOT, the recipe's, then the one recorded at extraction)."),
     store_dataset: str | None = typer.Option(None, "--store-dataset", help="Dataset group in the store (default: the task's dataset)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Dataset adapter option key=value, repeatable (e.g. -o group_column=actor)."),
+    settings: list[str] = typer.Option([], "--set", "-s", help="Recipe setting KEY=VALUE or SECTION.KEY=VALUE, repeatable (e.g. params.learning_rate=0.01)."),
 ) -> None:
     """Train a task from a feature store; writes metrics, predictions, model, report (and the submission)."""
     from affectstore.datasets.base import DatasetError
     from affectstore.datasets.check import parse_options
     from affectstore.store import StoreError
+    from affectstore.train.defaults import default_recipe, default_store, parse_recipe_settings
+    from affectstore.train.recipe import merge_recipe
     from affectstore.train.run import train_task
 
     try:
-        overrides = {"adapter": parse_options(option)} if option else None
-        result = train_task(task, store, features=features, recipe=recipe, out=out, cv=cv, data_root=data_root,
-                            store_dataset=store_dataset, overrides=overrides)
+        overrides = merge_recipe({}, parse_recipe_settings(settings), "--set") if settings else {}
+        if option:
+            overrides["adapter"] = {**overrides.get("adapter", {}), **parse_options(option)}
+        result = train_task(task, default_store(task, store), features=features, recipe=default_recipe(task, recipe), out=out,
+                            cv=cv, data_root=data_root, store_dataset=store_dataset, overrides=overrides or None)
     except (DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None
     for key, m in result.metrics["results"].items():
@@ -226,7 +231,7 @@ def train(
 @app.command("predict")
 def predict(
     run: str = typer.Argument(..., help="Run folder written by affect train."),
-    store: str = typer.Option(..., "--store", help="Store path or URL holding the split's features."),
+    store: str | None = typer.Option(None, "--store", help="Store path or URL holding the split's features (default: the run's store)."),
     split: str = typer.Option("test", "--split", help="Split to predict (test writes the challenge submission)."),
     data_root: str | None = typer.Option(None, "--data-root", help="Dataset root (default: the one the run used)."),
     out: str | None = typer.Option(None, "--out", help="Output folder (default: the run folder)."),

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from affectstore.datasets import NotProvidedError, get_adapter
+from affectstore.train.defaults import recorded_source, resolve_data_root
 from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, load_video_features, open_store
 from affectstore.train.errors import LineageError, RecipeError, TrainError
 from affectstore.train.pipeline import Batch, TaskModel
@@ -102,7 +103,8 @@ def _adapter(task: str, root, recipe: dict):
     if root is None:
         raise TrainError(
             f"No dataset root for task {task!r}: pass --data-root ROOT (the folder the {STORE_DATASETS[task]} "
-            "adapter reads labels from) or set data_root in the recipe."
+            "adapter reads labels from), set DATA_ROOT, or set data_root in the recipe (the store recorded none: "
+            "its features were not extracted by `affect extract`)."
         )
     options = {}
     if task in ("expr", "va"):
@@ -274,6 +276,12 @@ def _suffix(task: str, key: str) -> str:
 # ----------------------------------------------------------------------------- train
 
 
+def _store_url(location) -> str:
+    """An absolute path (local stores) or the URL, so predict finds the store from any folder."""
+    text = str(location)
+    return text if "://" in text else str(Path(text).resolve())
+
+
 def train_task(
     task: str | None,
     store,
@@ -284,8 +292,12 @@ def train_task(
     data_root=None,
     store_dataset: str | None = None,
     overrides: dict | None = None,
+    environ=None,
 ) -> RunResult:
-    """Train a task from a store; see the module docstring for the run folder and protocol."""
+    """Train a task from a store; see the module docstring for the run folder and protocol.
+
+    The data root: ``data_root``, else ``DATA_ROOT`` in ``environ``, else the recipe's, else the
+    one the store recorded at extraction (see :mod:`affectstore.train.defaults`)."""
     rec = load_recipe(recipe)
     if task is not None:
         check_task(task)
@@ -298,8 +310,6 @@ def train_task(
         rec["features"] = [f.strip() for f in features.split(",") if f.strip()] if isinstance(features, str) else list(features)
     if cv is not None:
         rec["protocol"]["cv"] = int(cv)
-    if data_root is not None:
-        rec["data_root"] = str(data_root)
     if store_dataset is not None:
         rec["store_dataset"] = store_dataset
     validate_recipe(rec)
@@ -312,6 +322,12 @@ def train_task(
     extra = [s["feature"] for s in (rec.get("video_filter"), rec.get("override")) if s is not None]
     all_feats = list(dict.fromkeys(rec["features"] + extra))
     infos = feature_infos(st, dataset, all_feats)
+    root, root_from, recorded = resolve_data_root(data_root, rec["data_root"], recorded_source(st, dataset, all_feats), environ)
+    if root is not None:
+        logger.info("Data root: %s (%s)", root, root_from)
+        rec["data_root"] = str(root)
+        if recorded:
+            rec["adapter"] = {**recorded, **(rec.get("adapter") or {})}
     adapter = _adapter(task, rec["data_root"], rec)
     specs = _specs(task, adapter, rec)
     for spec in specs:
@@ -417,7 +433,7 @@ def train_task(
     elapsed = time.perf_counter() - started
     timings["total_s"] = elapsed  # load + fit + tune + evaluate (writing outputs and the report not included)
     run_info = {
-        "task": task, "store": str(getattr(st, "location", store)), "store_dataset": dataset,
+        "task": task, "store": _store_url(getattr(st, "location", store)), "store_dataset": dataset,
         "data_root": str(Path(rec["data_root"]).resolve()) if rec["data_root"] else None,
         "targets": [s.target for s in specs] if task == "clips" else None,
         "recipe": rec, "protocol": protocol, "seconds": timings,
@@ -466,8 +482,9 @@ def check_lineage(run_dir: Path, st, dataset: str) -> dict[str, FeatureInfo]:
     return infos
 
 
-def predict_run(run, store, split: str = TEST_SPLIT, data_root=None, out=None) -> RunResult:
-    """Predict ``split`` with a trained run; writes predictions, the submission and (if labelled) metrics."""
+def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=None) -> RunResult:
+    """Predict ``split`` with a trained run (``store`` None: the store it was trained on); writes
+    predictions, the submission and (if labelled) metrics."""
     run_dir = Path(run)
     info_path = run_dir / "run.json"
     if not info_path.is_file():
@@ -476,6 +493,9 @@ def predict_run(run, store, split: str = TEST_SPLIT, data_root=None, out=None) -
     rec = info["recipe"]
     task = info["task"]
     dataset = info["store_dataset"]
+    if store is None:
+        store = info["store"]
+        logger.info("Store: %s (the one the run was trained on; --store picks another)", store)
     st = open_store(store) if not hasattr(store, "load_feature") else store
     infos = check_lineage(run_dir, st, dataset)
     adapter = _adapter(task, data_root or info["data_root"], rec)

@@ -13,6 +13,12 @@ from affectstore.testing.datasets import make_clips_dataset, make_emi_dataset
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_repo(tmp_path, monkeypatch):
+    """These tests give every option: keep the repo's train/<task>.toml defaults out of them."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _write(store, dataset, name, vectors, config="v1"):
     dim = next(iter(vectors.values())).shape[-1]
     prov = {"extractor": "synthetic", "config_hash": f"hash-{config}", "dim": dim, "dtype": "float32",

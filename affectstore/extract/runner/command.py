@@ -92,7 +92,9 @@ def run_extraction(
         parsed = parse_shard(shard)
     else:
         raise ExtractionError(f"shard must be 'I/N', (I, N), None or False. Got {shard!r} instead.")
-    runner = Runner(the_store, group, entries, plan, adapter, options, limit=limit, shard=parsed)
+    source = {"adapter": dataset, "root": str(Path(adapter.root).resolve()),
+              "options": {k: v for k, v in dict(dataset_options or {}).items()}}
+    runner = Runner(the_store, group, entries, plan, adapter, options, limit=limit, shard=parsed, source=source)
     return runner.run()
 
 

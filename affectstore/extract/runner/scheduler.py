@@ -44,6 +44,7 @@ class Runner:
         *,
         limit: int | None = None,
         shard: tuple[int, int] | None = None,
+        source: dict[str, Any] | None = None,
     ) -> None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ExtractionError(f"limit must be an int >= 0. Got {limit!r} instead.")
@@ -56,6 +57,9 @@ class Runner:
         self.options = options or RunOptions()
         self.limit = limit
         self.shard = shard
+        #: the dataset the features came from (adapter, absolute root, options), kept in the provenance
+        #: so that `affect train` finds the labels without being told the root again
+        self.source = source
         self.hashes = [e.config_hash for e in self.extractors]
         self.outputs = [list(e.output_names) for e in self.extractors]
         self._feature_hash = {name: h for names, h in zip(self.outputs, self.hashes, strict=True) for name in names}
@@ -148,6 +152,8 @@ class Runner:
             load_extractor(self.extractors[i])
             specs = self.extractors[i].output_specs()
             for name, prov in self.extractors[i].provenance().items():
+                if self.source is not None:
+                    prov = {**prov, "source": self.source}
                 self.store.create_feature(self.dataset, name, prov)
                 self._kinds[name] = specs[name].kind
         summary.load_seconds = time.perf_counter() - started
