@@ -18,7 +18,7 @@ $(BIN)/affect: pyproject.toml
 
 install: $(BIN)/affect  ## create .venv and install affectstore with its dev extras
 
-demo: $(BIN)/affect  ## the built-in default: generated clips -> eGeMAPS store -> trained classifier
+demo: $(BIN)/affect  ## the built-in default: 12 CREMA-D clips -> offline models -> store -> trained classifier
 	$(BIN)/affect demo --out runs/demo
 
 test: $(BIN)/affect  ## run the test suite
