@@ -303,14 +303,16 @@ class TaskModel:
 
         if tune.level == "frame" and self.recipe["smoothing"].get("enabled", True):
             method = self.recipe["smoothing"].get("method", "box")
+            edge = self.recipe["smoothing"].get("edge", "nearest")
             sizes = [int(s) for s in self.recipe["smoothing"].get("sizes", [1])]
             curve = {}
             for size in sizes:
-                sm = smooth_by_group(blended, tune.groups, method, size)
+                sm = smooth_by_group(blended, tune.groups, method, size, edge)
                 curve[size] = float(metric(yt, apply_decision(sm[v], decision)))
             best = max(curve, key=lambda s: (curve[s], -s))
-            self.choices_["smoothing"] = {"method": method, "size": int(best), "curve": {str(k): c for k, c in curve.items()}}
-            blended = smooth_by_group(blended, tune.groups, method, best)
+            self.choices_["smoothing"] = {"method": method, "edge": edge, "size": int(best),
+                                          "curve": {str(k): c for k, c in curve.items()}}
+            blended = smooth_by_group(blended, tune.groups, method, best, edge)
 
         if spec.problem == BINARY and self.recipe["threshold"].get("enabled", True):
             ts = ThresholdSearch(metric=spec.metric_fn(), thresholds=self.recipe["threshold"].get("thresholds")).fit(blended[v], yt)
@@ -354,7 +356,7 @@ class TaskModel:
         blended = self._blend(self.modality_scores(batch))
         sm = self.choices_.get("smoothing")
         if sm is not None and batch.level == "frame":
-            blended = smooth_by_group(blended, batch.groups, sm["method"], sm["size"])
+            blended = smooth_by_group(blended, batch.groups, sm["method"], sm["size"], sm.get("edge", "nearest"))
         labels = self._decide(blended)
         vf = self.choices_.get("video_filter")
         if vf is not None and vf["use"]:

@@ -12,10 +12,12 @@ A recipe holds only choices, never dimensions or rates (those come from the stor
     adapter = { group_column = "actor" }              # options for the dataset adapter
 
     [pooling]        # video level: per feature "mean" or "stat"; key "default" for the rest
-    [align]          # frame level: method = "interp1d" | "position"
+    [align]          # frame level: method = "interp1d" (timestamps) | "position" (the papers' interp1d
+                     #   of each sequence to the visual length, see affectstore.train.align)
     [params]         # estimator hyper-parameters (MLP: hidden_sizes, head, loss, ...)
     [blend]          # step = 0.05, per_output = false, weights = [..] (fixed, not searched)
-    [smoothing]      # frame level: method = "box" | "median" | "gaussian", sizes = [1, 5, ...]
+    [smoothing]      # frame level: method = "box" | "median" | "gaussian", sizes = [1, 5, ...],
+                     #   edge = "nearest" (hold edge values) | "truncate" (window cut at the video's ends)
     [threshold]      # binary: enabled = true, thresholds = [..]
     [video_filter]   # bah: feature = "gigachat", kind = "svc" | "logreg", params = {...}
     [override]       # expr: feature, columns, order, softmax, thresholds
@@ -52,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "align": {"method": "interp1d"},
     "params": {},
     "blend": {"step": 0.05, "per_output": False, "weights": None},
-    "smoothing": {"method": "box", "sizes": [1, 3, 5, 9, 15, 25, 41], "enabled": True},
+    "smoothing": {"method": "box", "sizes": [1, 3, 5, 9, 15, 25, 41], "enabled": True, "edge": "nearest"},
     "threshold": {"enabled": True, "thresholds": None},
     "video_filter": None,
     "override": None,
@@ -61,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
 SECTION_KEYS = {
     "align": {"method"},
     "blend": {"step", "per_output", "weights"},
-    "smoothing": {"method", "sizes", "enabled"},
+    "smoothing": {"method", "sizes", "enabled", "edge"},
     "threshold": {"enabled", "thresholds"},
     "video_filter": {"feature", "pooling", "kind", "params"},
     "override": {"feature", "columns", "order", "softmax", "thresholds"},
@@ -135,6 +137,13 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
             raise RecipeError(f"pooling of {name!r} must be 'mean' or 'stat'. Got {value!r} instead.")
     if recipe["align"]["method"] not in ("interp1d", "position"):
         raise RecipeError(f"align.method must be 'interp1d' or 'position'. Got {recipe['align']['method']!r} instead.")
+    from affectstore.train.smoothing import EDGE_MODES, SMOOTHING_METHODS
+
+    sm = recipe["smoothing"]
+    if sm.get("method", "box") not in SMOOTHING_METHODS:
+        raise RecipeError(f"smoothing.method must be one of {SMOOTHING_METHODS}. Got {sm.get('method')!r} instead.")
+    if sm.get("edge", "nearest") not in EDGE_MODES:
+        raise RecipeError(f"smoothing.edge must be one of {EDGE_MODES}. Got {sm.get('edge')!r} instead.")
     prot = recipe["protocol"]
     cv = prot.get("cv", 0)
     if not isinstance(cv, int) or isinstance(cv, bool) or cv == 1 or cv < 0:
