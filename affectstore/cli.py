@@ -202,6 +202,8 @@ def train(
     data_root: str | None = typer.Option(None, "--data-root", help="Dataset root with the labels (default: the recipe's)."),
     store_dataset: str | None = typer.Option(None, "--store-dataset", help="Dataset group in the store (default: the task's dataset)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Dataset adapter option key=value, repeatable (e.g. -o group_column=actor)."),
+    protocol: str | None = typer.Option(None, "--protocol", help="honest (default: tune and report on disjoint halves) or paper (choose and report on all validation items; optimistic)."),
+    refit: bool | None = typer.Option(None, "--refit/--no-refit", help="After choosing, refit on train + validation with the chosen settings."),
 ) -> None:
     """Train a task from a feature store; writes metrics, predictions, model, report (and the submission)."""
     from affectstore.datasets.base import DatasetError
@@ -210,14 +212,17 @@ def train(
     from affectstore.train.run import train_task
 
     try:
-        overrides = {"adapter": parse_options(option)} if option else None
+        overrides = {"adapter": parse_options(option)} if option else {}
+        prot = {k: v for k, v in (("mode", protocol), ("refit", refit)) if v is not None}
+        if prot:
+            overrides["protocol"] = prot
         result = train_task(task, store, features=features, recipe=recipe, out=out, cv=cv, data_root=data_root,
-                            store_dataset=store_dataset, overrides=overrides)
+                            store_dataset=store_dataset, overrides=overrides or None)
     except (DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None
     for key, m in result.metrics["results"].items():
         head = m.get("out_of_fold") or m["report"]
-        where = "out-of-fold" if "out_of_fold" in m else "report items"
+        where = "out-of-fold" if "out_of_fold" in m else "validation, OPTIMISTIC (paper protocol)" if m.get("optimistic") else "report items"
         extra = ", ".join(f"{k} {head[k]:.4f}" for k in ("macro_f1", "accuracy", "pearson_r", "ccc") if k in head and k != m["metric"])
         typer.echo(f"{key}: {m['metric']} {head[m['metric']]:.4f} ({where}, n={head['n']}){'; ' + extra if extra else ''}")
     typer.echo(f"Run folder: {result.run_dir}")

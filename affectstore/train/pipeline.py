@@ -350,6 +350,38 @@ class TaskModel:
         negative = ids[pres][np.asarray(self.video_filter_.predict(batch.video_X[name][pres])).astype(int) == 0]
         return zero_negative_videos(labels, batch.groups, negative)
 
+    # ------------------------------------------------------------------ refitting
+    def refit(self, batch: Batch) -> TaskModel:
+        """Fit every estimator again on ``batch`` (train + validation), keeping every choice.
+
+        MLPs train for the epochs early stopping chose (``best_epoch_``) with no
+        validation set; linear models simply refit. Blend weights, smoothing kernel,
+        thresholds and the override stay as chosen; the video filter (when used) is
+        refitted on the videos of ``batch``. The training prior and the early-fusion
+        fill values stay those of the first fit.
+        """
+        from sklearn.base import clone
+
+        if batch.y is None:
+            raise TrainError("Refitting needs labelled rows.")
+        epochs = {}
+        for name, est in list(self.estimators_.items()):
+            X, cov = self._inputs(batch, name)
+            rows = cov & batch.valid
+            new = clone(est)
+            if isinstance(est, MLPEstimator):
+                epochs[name] = max(1, int(est.best_epoch_))
+                new.set_params(max_epochs=epochs[name], validation_fraction=None)
+            new.fit(X[rows], self._fit_target(batch.y[rows]))
+            self.estimators_[name] = new
+            logger.debug("Refitted %s on %d rows.", name, int(rows.sum()))
+        if hasattr(self, "video_filter_") and batch.video_y is not None:
+            vf = self.recipe["video_filter"]["feature"]
+            pres = batch.video_present[vf] & np.isfinite(batch.video_y)
+            self.video_filter_ = clone(self.video_filter_).fit(batch.video_X[vf][pres], batch.video_y[pres].astype(int))
+        self.choices_["refit"] = {"n_rows": int(batch.valid.sum()), "n_videos": len(batch.video_ids), "epochs": epochs}
+        return self
+
     # ------------------------------------------------------------------ predicting
     def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """(scores after blend and smoothing, final predictions) for every row of ``batch``."""

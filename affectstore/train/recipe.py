@@ -21,7 +21,9 @@ A recipe holds only choices, never dimensions or rates (those come from the stor
     [threshold]      # binary: enabled = true, thresholds = [..]
     [video_filter]   # bah: feature = "gigachat", kind = "svc" | "logreg", params = {...}
     [override]       # expr: feature, columns, order, softmax, thresholds
-    [protocol]       # tune_fraction = 0.5, val_fraction = 0.3, cv = 0, seed = 0
+    [protocol]       # mode = "honest" | "paper", refit = false, tune_fraction = 0.5, val_fraction = 0.3,
+                     #   cv = 0, seed = 0 (see affectstore.train.protocol); protocol = "paper" is
+                     #   shorthand for [protocol] mode = "paper"
 
 Unknown keys are errors (a typo would otherwise silently do nothing).
 """
@@ -38,6 +40,7 @@ from affectstore.train.tasks import check_task
 
 ESTIMATOR_NAMES = ("mlp", "logreg", "ridge")
 FUSIONS = ("late", "early")
+PROTOCOL_MODES = ("honest", "paper")
 
 DEFAULTS: dict[str, Any] = {
     "task": None,
@@ -58,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "threshold": {"enabled": True, "thresholds": None},
     "video_filter": None,
     "override": None,
-    "protocol": {"tune_fraction": 0.5, "val_fraction": 0.3, "cv": 0, "seed": 0},
+    "protocol": {"mode": "honest", "refit": False, "tune_fraction": 0.5, "val_fraction": 0.3, "cv": 0, "seed": 0},
 }
 SECTION_KEYS = {
     "align": {"method"},
@@ -67,7 +70,7 @@ SECTION_KEYS = {
     "threshold": {"enabled", "thresholds"},
     "video_filter": {"feature", "pooling", "kind", "params"},
     "override": {"feature", "columns", "order", "softmax", "thresholds"},
-    "protocol": {"tune_fraction", "val_fraction", "cv", "seed"},
+    "protocol": {"mode", "refit", "tune_fraction", "val_fraction", "cv", "seed"},
 }
 
 
@@ -95,6 +98,8 @@ def merge_recipe(base: dict[str, Any], overrides: dict[str, Any], where: str = "
     for key, value in overrides.items():
         if key not in DEFAULTS:
             raise RecipeError(f"Unknown key {key!r} in {where}. Valid keys: {', '.join(sorted(DEFAULTS))}.")
+        if key == "protocol" and isinstance(value, str):
+            value = {"mode": value}  # protocol = "paper"
         if key in SECTION_KEYS and value is not None:
             if not isinstance(value, dict):
                 raise RecipeError(f"[{key}] in {where} must be a table. Got {value!r} instead.")
@@ -148,6 +153,7 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     cv = prot.get("cv", 0)
     if not isinstance(cv, int) or isinstance(cv, bool) or cv == 1 or cv < 0:
         raise RecipeError(f"cv must be 0 (no cross-validation) or an int >= 2. Got {cv!r} instead.")
+    protocol_settings(recipe)
     for key in ("tune_fraction", "val_fraction"):
         v = prot.get(key)
         if not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
@@ -168,3 +174,20 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
             if missing:
                 raise RecipeError(f"[{section}] needs {', '.join(missing)}. Got keys {sorted(sec)}.")
     return recipe
+
+
+def protocol_settings(rec: dict) -> tuple[str, bool]:
+    """(mode, refit) from the recipe's [protocol], checked."""
+    prot = rec["protocol"]
+    mode = prot.get("mode", "honest")
+    refit = prot.get("refit", False)
+    if mode not in PROTOCOL_MODES:
+        raise RecipeError(f"protocol.mode must be one of {PROTOCOL_MODES}. Got {mode!r} instead.")
+    if not isinstance(refit, bool):
+        raise RecipeError(f"protocol.refit must be true or false. Got {refit!r} instead.")
+    if mode == "paper" and int(prot.get("cv", 0)):
+        raise RecipeError(
+            f"protocol.mode='paper' chooses and reports on the validation split; it does not combine with cv={prot['cv']}. "
+            "Drop cv (or --cv) or use mode='honest'."
+        )
+    return mode, refit
