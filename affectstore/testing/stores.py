@@ -32,6 +32,7 @@ class Planted:
     config: str = "v1"
     task: str | None = None  # frame labels to plant ("bah", "expr", "va"); None: the video labels
     columns: int | None = None  # how many label columns to plant (None: all that fit)
+    order: tuple[int, ...] | None = None  # EXPR: class c is planted in column order[c] (e.g. AffectNet logits)
 
 
 def provenance(dim: int, rate, kind: str = "frames", config: str = "v1") -> dict:
@@ -93,8 +94,9 @@ def planted_store(path: str | Path, dataset: str, built, features: dict[str, Pla
                 for i, t in enumerate(times):
                     y = target(t)
                     if f.task == "expr":
-                        if y[0] >= 0 and int(y[0]) < f.dim:
-                            values[i, int(y[0])] += f.gain
+                        col = int(y[0]) if f.order is None or y[0] < 0 else f.order[int(y[0])]
+                        if y[0] >= 0 and col < f.dim:
+                            values[i, col] += f.gain
                     else:
                         k = min(len(y), f.dim, f.columns or len(y))
                         values[i, :k] += f.gain * y[:k]
