@@ -203,6 +203,8 @@ def train(
     store_dataset: str | None = typer.Option(None, "--store-dataset", help="Dataset group in the store (default: the task's dataset)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Dataset adapter option key=value, repeatable (e.g. -o group_column=actor)."),
     settings: list[str] = typer.Option([], "--set", "-s", help="Recipe setting KEY=VALUE or SECTION.KEY=VALUE, repeatable (e.g. params.learning_rate=0.01)."),
+    protocol: str | None = typer.Option(None, "--protocol", help="honest (default: tune and report on disjoint halves) or paper (choose and report on all validation items; optimistic)."),
+    refit: bool | None = typer.Option(None, "--refit/--no-refit", help="After choosing, refit on train + validation with the chosen settings."),
 ) -> None:
     """Train a task from a feature store; writes metrics, predictions, model, report (and the submission)."""
     from affectstore.datasets.base import DatasetError
@@ -216,13 +218,16 @@ def train(
         overrides = merge_recipe({}, parse_recipe_settings(settings), "--set") if settings else {}
         if option:
             overrides["adapter"] = {**overrides.get("adapter", {}), **parse_options(option)}
+        prot = {k: v for k, v in (("mode", protocol), ("refit", refit)) if v is not None}
+        if prot:
+            overrides["protocol"] = {**overrides.get("protocol", {}), **prot}
         result = train_task(task, default_store(task, store), features=features, recipe=default_recipe(task, recipe), out=out,
                             cv=cv, data_root=data_root, store_dataset=store_dataset, overrides=overrides or None)
     except (DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None
     for key, m in result.metrics["results"].items():
         head = m.get("out_of_fold") or m["report"]
-        where = "out-of-fold" if "out_of_fold" in m else "report items"
+        where = "out-of-fold" if "out_of_fold" in m else "validation, OPTIMISTIC (paper protocol)" if m.get("optimistic") else "report items"
         extra = ", ".join(f"{k} {head[k]:.4f}" for k in ("macro_f1", "accuracy", "pearson_r", "ccc") if k in head and k != m["metric"])
         typer.echo(f"{key}: {m['metric']} {head[m['metric']]:.4f} ({where}, n={head['n']}){'; ' + extra if extra else ''}")
     typer.echo(f"Run folder: {result.run_dir}")

@@ -6,10 +6,13 @@ Two methods put a (T, D) sequence with times in seconds onto F label frames:
   at the label frame times. Frames before the first or after the last sample hold
   the first / last value (no extrapolation), so a short audio stream or a late
   first face does not produce wild values.
-- ``"position"``: ignores timestamps and maps index positions linearly onto the
-  frames (sample 0 -> first frame, sample T-1 -> last frame), which is what the
-  seed code did. Use it only to reproduce those numbers: it is wrong whenever the
-  sequence does not cover the whole video.
+- ``"position"``: the papers' alignment (Savchenko 2025 and the EmotiEffLib ABAW
+  code): ``scipy.interpolate.interp1d`` over sample *indices*, resampling each
+  modality's sequence to the visual length (the number of label frames), so sample 0
+  lands on the first frame and sample T-1 on the last, whatever the timestamps say.
+  Use it to reproduce the published numbers (train/papers/savchenko2025-bah.toml); it
+  is wrong whenever a sequence does not span the whole video (late first face, audio
+  shorter than the video), which ``"interp1d"`` over timestamps handles.
 
 ``fill_missing`` fills rows that are missing (no face crop, so no prediction) from
 their neighbours; rows before the first valid one take its value and the tail is

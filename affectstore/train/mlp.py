@@ -3,8 +3,11 @@
 Heads: ``sigmoid`` (intensities in [0, 1]), ``softmax`` (classes), ``tanh``
 (valence/arousal in [-1, 1]), ``plain`` (no activation).
 Losses: ``mse``, ``bce`` (sigmoid head), ``cross_entropy`` (softmax head, optional
-class weights), ``pearson`` (1 - sum_i w_i r_i over outputs, w normalised from
-``output_weights``, e.g. per-emotion counts) and ``ccc`` (1 - sum_i w_i CCC_i).
+class weights), ``pearson`` (1 - sum_i w_i r_i over outputs) and ``ccc``
+(1 - sum_i w_i CCC_i). The output weights w come either from ``output_weights``
+(used as given, normalised to sum 1) or from ``class_counts``, inverted as in
+Savchenko 2025 (sec. 3.2): ``w_i = (1 / c_i) / sum_j (1 / c_j)``, so the rarest
+emotion weighs most (counts [1, 8, 4, 2, 8, 8] -> [0.471, 0.059, 0.118, 0.235, 0.059, 0.059]).
 
 Training is full-batch or large mini-batches on torch tensors (no per-sample
 Python loop), so an EMI-scale problem fits in seconds on a CPU. Early stopping
@@ -61,6 +64,23 @@ def _ccc_loss(pred: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torc
     return 1.0 - (w * c).sum()
 
 
+def output_weights(n_outputs: int, weights=None, counts=None) -> np.ndarray:
+    """Loss weights per output, summing to 1: ``weights`` normalised, or inverse ``counts`` normalised.
+
+    >>> output_weights(6, counts=[1, 8, 4, 2, 8, 8]).round(3).tolist()
+    [0.471, 0.059, 0.118, 0.235, 0.059, 0.059]
+    """
+    if weights is None and counts is None:
+        return np.full(n_outputs, 1.0 / n_outputs)
+    name, given = ("output_weights", weights) if counts is None else ("class_counts", counts)
+    w = np.asarray(given, dtype=np.float64)
+    if w.shape != (n_outputs,) or not np.isfinite(w).all() or (w <= 0).any():
+        raise ValueError(f"{name} must hold {n_outputs} positive numbers (one per output). Got {given!r} instead.")
+    if counts is not None:
+        w = 1.0 / w  # rare outputs weigh more
+    return w / w.sum()
+
+
 class _Net(torch.nn.Module):
     def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float, activation: str):
         super().__init__()
@@ -90,8 +110,10 @@ class MLPEstimator(BaseEstimator):
     head : "plain", "sigmoid", "softmax" or "tanh" (output activation).
     loss : "mse", "bce", "cross_entropy", "pearson" or "ccc".
     class_weight : cross_entropy only: None, "balanced", or one positive weight per class.
-    output_weights : pearson / ccc only: one positive number per output (e.g. class
-        counts); normalised to sum to 1. None weighs outputs equally.
+    output_weights : pearson / ccc only: one positive weight per output, used as given
+        (normalised to sum to 1). None (and no ``class_counts``) weighs outputs equally.
+    class_counts : pearson / ccc only: one positive count per output; the weights are
+        their normalised inverses (rare outputs weigh more). Exclusive with ``output_weights``.
     classes : softmax only: the full list of class labels (so classes absent from
         the training data still get an output). None: the labels seen in ``fit``.
     standardize : scale inputs to zero mean / unit variance (statistics from the training data).
@@ -119,6 +141,7 @@ class MLPEstimator(BaseEstimator):
         loss: str = "mse",
         class_weight=None,
         output_weights=None,
+        class_counts=None,
         classes=None,
         standardize: bool = True,
         learning_rate: float = 1e-3,
@@ -138,6 +161,7 @@ class MLPEstimator(BaseEstimator):
         self.loss = loss
         self.class_weight = class_weight
         self.output_weights = output_weights
+        self.class_counts = class_counts
         self.classes = classes
         self.standardize = standardize
         self.learning_rate = learning_rate
@@ -176,6 +200,13 @@ class MLPEstimator(BaseEstimator):
             raise ValueError(f"class_weight only applies to loss='cross_entropy'. Got loss={self.loss!r}.")
         if self.output_weights is not None and self.loss not in ("pearson", "ccc"):
             raise ValueError(f"output_weights only applies to loss='pearson' or 'ccc'. Got loss={self.loss!r}.")
+        if self.class_counts is not None and self.loss not in ("pearson", "ccc"):
+            raise ValueError(f"class_counts only applies to loss='pearson' or 'ccc'. Got loss={self.loss!r}.")
+        if self.class_counts is not None and self.output_weights is not None:
+            raise ValueError(
+                "Give either output_weights (used as given) or class_counts (inverted into weights), not both. "
+                f"Got output_weights={self.output_weights!r} and class_counts={self.class_counts!r}."
+            )
         if self.classes is not None and self.head != "softmax":
             raise ValueError(f"classes only applies to head='softmax'. Got head={self.head!r}.")
         for name in ("learning_rate",):
@@ -324,16 +355,7 @@ class MLPEstimator(BaseEstimator):
         if self.loss == "bce":
             return lambda z, t: torch.nn.functional.binary_cross_entropy_with_logits(z, t)
         if self.loss in ("pearson", "ccc"):
-            if self.output_weights is None:
-                w = np.full(self.n_outputs_, 1.0 / self.n_outputs_)
-            else:
-                w = np.asarray(self.output_weights, dtype=np.float64)
-                if w.shape != (self.n_outputs_,) or (w <= 0).any():
-                    raise ValueError(
-                        f"output_weights must hold {self.n_outputs_} positive numbers (one per output). "
-                        f"Got {self.output_weights!r} instead."
-                    )
-                w = w / w.sum()
+            w = output_weights(self.n_outputs_, self.output_weights, self.class_counts)
             self.output_weights_ = w.tolist()
             wt = torch.as_tensor(w, dtype=torch.float32)
             fn = _pearson_loss if self.loss == "pearson" else _ccc_loss
@@ -460,7 +482,7 @@ class MLPEstimator(BaseEstimator):
         tensors["input.scale"] = torch.from_numpy(self.scale_)
         save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "affectstore.MLPEstimator"})
         params = self.get_params(deep=False)
-        for k in ("hidden_sizes", "class_weight", "output_weights", "classes"):
+        for k in ("hidden_sizes", "class_weight", "output_weights", "class_counts", "classes"):
             if params[k] is not None and not isinstance(params[k], str):
                 params[k] = np.asarray(params[k]).tolist()
         state = {

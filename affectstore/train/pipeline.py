@@ -303,14 +303,16 @@ class TaskModel:
 
         if tune.level == "frame" and self.recipe["smoothing"].get("enabled", True):
             method = self.recipe["smoothing"].get("method", "box")
+            edge = self.recipe["smoothing"].get("edge", "nearest")
             sizes = [int(s) for s in self.recipe["smoothing"].get("sizes", [1])]
             curve = {}
             for size in sizes:
-                sm = smooth_by_group(blended, tune.groups, method, size)
+                sm = smooth_by_group(blended, tune.groups, method, size, edge)
                 curve[size] = float(metric(yt, apply_decision(sm[v], decision)))
             best = max(curve, key=lambda s: (curve[s], -s))
-            self.choices_["smoothing"] = {"method": method, "size": int(best), "curve": {str(k): c for k, c in curve.items()}}
-            blended = smooth_by_group(blended, tune.groups, method, best)
+            self.choices_["smoothing"] = {"method": method, "edge": edge, "size": int(best),
+                                          "curve": {str(k): c for k, c in curve.items()}}
+            blended = smooth_by_group(blended, tune.groups, method, best, edge)
 
         if spec.problem == BINARY and self.recipe["threshold"].get("enabled", True):
             ts = ThresholdSearch(metric=spec.metric_fn(), thresholds=self.recipe["threshold"].get("thresholds")).fit(blended[v], yt)
@@ -348,13 +350,45 @@ class TaskModel:
         negative = ids[pres][np.asarray(self.video_filter_.predict(batch.video_X[name][pres])).astype(int) == 0]
         return zero_negative_videos(labels, batch.groups, negative)
 
+    # ------------------------------------------------------------------ refitting
+    def refit(self, batch: Batch) -> TaskModel:
+        """Fit every estimator again on ``batch`` (train + validation), keeping every choice.
+
+        MLPs train for the epochs early stopping chose (``best_epoch_``) with no
+        validation set; linear models simply refit. Blend weights, smoothing kernel,
+        thresholds and the override stay as chosen; the video filter (when used) is
+        refitted on the videos of ``batch``. The training prior and the early-fusion
+        fill values stay those of the first fit.
+        """
+        from sklearn.base import clone
+
+        if batch.y is None:
+            raise TrainError("Refitting needs labelled rows.")
+        epochs = {}
+        for name, est in list(self.estimators_.items()):
+            X, cov = self._inputs(batch, name)
+            rows = cov & batch.valid
+            new = clone(est)
+            if isinstance(est, MLPEstimator):
+                epochs[name] = max(1, int(est.best_epoch_))
+                new.set_params(max_epochs=epochs[name], validation_fraction=None)
+            new.fit(X[rows], self._fit_target(batch.y[rows]))
+            self.estimators_[name] = new
+            logger.debug("Refitted %s on %d rows.", name, int(rows.sum()))
+        if hasattr(self, "video_filter_") and batch.video_y is not None:
+            vf = self.recipe["video_filter"]["feature"]
+            pres = batch.video_present[vf] & np.isfinite(batch.video_y)
+            self.video_filter_ = clone(self.video_filter_).fit(batch.video_X[vf][pres], batch.video_y[pres].astype(int))
+        self.choices_["refit"] = {"n_rows": int(batch.valid.sum()), "n_videos": len(batch.video_ids), "epochs": epochs}
+        return self
+
     # ------------------------------------------------------------------ predicting
     def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """(scores after blend and smoothing, final predictions) for every row of ``batch``."""
         blended = self._blend(self.modality_scores(batch))
         sm = self.choices_.get("smoothing")
         if sm is not None and batch.level == "frame":
-            blended = smooth_by_group(blended, batch.groups, sm["method"], sm["size"])
+            blended = smooth_by_group(blended, batch.groups, sm["method"], sm["size"], sm.get("edge", "nearest"))
         labels = self._decide(blended)
         vf = self.choices_.get("video_filter")
         if vf is not None and vf["use"]:

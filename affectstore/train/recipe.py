@@ -12,14 +12,18 @@ A recipe holds only choices, never dimensions or rates (those come from the stor
     adapter = { group_column = "actor" }              # options for the dataset adapter
 
     [pooling]        # video level: per feature "mean" or "stat"; key "default" for the rest
-    [align]          # frame level: method = "interp1d" | "position"
+    [align]          # frame level: method = "interp1d" (timestamps) | "position" (the papers' interp1d
+                     #   of each sequence to the visual length, see affectstore.train.align)
     [params]         # estimator hyper-parameters (MLP: hidden_sizes, head, loss, ...)
     [blend]          # step = 0.05, per_output = false, weights = [..] (fixed, not searched)
-    [smoothing]      # frame level: method = "box" | "median" | "gaussian", sizes = [1, 5, ...]
+    [smoothing]      # frame level: method = "box" | "median" | "gaussian", sizes = [1, 5, ...],
+                     #   edge = "nearest" (hold edge values) | "truncate" (window cut at the video's ends)
     [threshold]      # binary: enabled = true, thresholds = [..]
     [video_filter]   # bah: feature = "gigachat", kind = "svc" | "logreg", params = {...}
     [override]       # expr: feature, columns, order, softmax, thresholds
-    [protocol]       # tune_fraction = 0.5, val_fraction = 0.3, cv = 0, seed = 0
+    [protocol]       # mode = "honest" | "paper", refit = false, tune_fraction = 0.5, val_fraction = 0.3,
+                     #   cv = 0, seed = 0 (see affectstore.train.protocol); protocol = "paper" is
+                     #   shorthand for [protocol] mode = "paper"
 
 Unknown keys are errors (a typo would otherwise silently do nothing).
 """
@@ -36,6 +40,7 @@ from affectstore.train.tasks import check_task
 
 ESTIMATOR_NAMES = ("mlp", "logreg", "ridge")
 FUSIONS = ("late", "early")
+PROTOCOL_MODES = ("honest", "paper")
 
 DEFAULTS: dict[str, Any] = {
     "task": None,
@@ -52,28 +57,63 @@ DEFAULTS: dict[str, Any] = {
     "align": {"method": "interp1d"},
     "params": {},
     "blend": {"step": 0.05, "per_output": False, "weights": None},
-    "smoothing": {"method": "box", "sizes": [1, 3, 5, 9, 15, 25, 41], "enabled": True},
+    "smoothing": {"method": "box", "sizes": [1, 3, 5, 9, 15, 25, 41], "enabled": True, "edge": "nearest"},
     "threshold": {"enabled": True, "thresholds": None},
     "video_filter": None,
     "override": None,
-    "protocol": {"tune_fraction": 0.5, "val_fraction": 0.3, "cv": 0, "seed": 0},
+    "protocol": {"mode": "honest", "refit": False, "tune_fraction": 0.5, "val_fraction": 0.3, "cv": 0, "seed": 0},
 }
 SECTION_KEYS = {
     "align": {"method"},
     "blend": {"step", "per_output", "weights"},
-    "smoothing": {"method", "sizes", "enabled"},
+    "smoothing": {"method", "sizes", "enabled", "edge"},
     "threshold": {"enabled", "thresholds"},
     "video_filter": {"feature", "pooling", "kind", "params"},
     "override": {"feature", "columns", "order", "softmax", "thresholds"},
-    "protocol": {"tune_fraction", "val_fraction", "cv", "seed"},
+    "protocol": {"mode", "refit", "tune_fraction", "val_fraction", "cv", "seed"},
 }
 
 
+# Published configurations whose estimators (sequence models) are not in this version yet: the
+# names are kept so that nobody ships a different recipe under them.
+RESERVED_RECIPES = {
+    "hallmen2024-emi": "Hallmen et al. 2024, EMI",
+    "hallmen2025-emi": "Hallmen et al. 2025, EMI",
+    "hallmen2025-bah": "Hallmen et al. 2025, BAH",
+    "yu2025-emi": "Yu et al. 2025, EMI",
+    "yu2025-va": "Yu et al. 2025, Aff-Wild2 VA",
+}
+RECIPE_DIRS = ("train", "train/papers")
+
+
+def find_recipe(name: str | Path) -> Path:
+    """The recipe file for ``name``: a path, or a bare name looked up in ./train and ./train/papers.
+
+    A reserved name (a published configuration that needs the sequence trainers) raises
+    `RecipeError` saying so.
+    """
+    p = Path(name)
+    stem = p.name.removesuffix(".toml")
+    if not p.is_file() and stem in RESERVED_RECIPES:
+        raise RecipeError(
+            f"Recipe {stem!r} ({RESERVED_RECIPES[stem]}) is reserved: it comes with the sequence trainers "
+            "(LSTM/transformer estimators over frame sequences), which this version of affectstore does not have yet. "
+            f"Reproducible now: {', '.join(sorted(x.stem for x in Path('train/papers').glob('*.toml'))) or 'train/papers/*.toml'}."
+        )
+    if p.is_file() or p.suffix or len(p.parts) > 1:
+        return p
+    for folder in RECIPE_DIRS:
+        candidate = Path(folder) / f"{stem}.toml"
+        if candidate.is_file():
+            return candidate
+    return p
+
+
 def load_recipe(path: str | Path | None) -> dict[str, Any]:
-    """A recipe from a TOML file (None: the defaults only), merged over `DEFAULTS`."""
+    """A recipe from a TOML file or a bare recipe name (None: the defaults only), merged over `DEFAULTS`."""
     if path is None:
         return copy.deepcopy(DEFAULTS)
-    p = Path(path)
+    p = find_recipe(path)
     if not p.is_file():
         here = sorted(x.name for x in p.parent.glob("*.toml")) if p.parent.is_dir() else []
         raise RecipeError(f"Recipe {str(p)!r} not found. Recipes in {p.parent}: {', '.join(here) or 'none'}.")
@@ -93,6 +133,8 @@ def merge_recipe(base: dict[str, Any], overrides: dict[str, Any], where: str = "
     for key, value in overrides.items():
         if key not in DEFAULTS:
             raise RecipeError(f"Unknown key {key!r} in {where}. Valid keys: {', '.join(sorted(DEFAULTS))}.")
+        if key == "protocol" and isinstance(value, str):
+            value = {"mode": value}  # protocol = "paper"
         if key in SECTION_KEYS and value is not None:
             if not isinstance(value, dict):
                 raise RecipeError(f"[{key}] in {where} must be a table. Got {value!r} instead.")
@@ -135,10 +177,18 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
             raise RecipeError(f"pooling of {name!r} must be 'mean' or 'stat'. Got {value!r} instead.")
     if recipe["align"]["method"] not in ("interp1d", "position"):
         raise RecipeError(f"align.method must be 'interp1d' or 'position'. Got {recipe['align']['method']!r} instead.")
+    from affectstore.train.smoothing import EDGE_MODES, SMOOTHING_METHODS
+
+    sm = recipe["smoothing"]
+    if sm.get("method", "box") not in SMOOTHING_METHODS:
+        raise RecipeError(f"smoothing.method must be one of {SMOOTHING_METHODS}. Got {sm.get('method')!r} instead.")
+    if sm.get("edge", "nearest") not in EDGE_MODES:
+        raise RecipeError(f"smoothing.edge must be one of {EDGE_MODES}. Got {sm.get('edge')!r} instead.")
     prot = recipe["protocol"]
     cv = prot.get("cv", 0)
     if not isinstance(cv, int) or isinstance(cv, bool) or cv == 1 or cv < 0:
         raise RecipeError(f"cv must be 0 (no cross-validation) or an int >= 2. Got {cv!r} instead.")
+    protocol_settings(recipe)
     for key in ("tune_fraction", "val_fraction"):
         v = prot.get(key)
         if not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
@@ -159,3 +209,20 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
             if missing:
                 raise RecipeError(f"[{section}] needs {', '.join(missing)}. Got keys {sorted(sec)}.")
     return recipe
+
+
+def protocol_settings(rec: dict) -> tuple[str, bool]:
+    """(mode, refit) from the recipe's [protocol], checked."""
+    prot = rec["protocol"]
+    mode = prot.get("mode", "honest")
+    refit = prot.get("refit", False)
+    if mode not in PROTOCOL_MODES:
+        raise RecipeError(f"protocol.mode must be one of {PROTOCOL_MODES}. Got {mode!r} instead.")
+    if not isinstance(refit, bool):
+        raise RecipeError(f"protocol.refit must be true or false. Got {refit!r} instead.")
+    if mode == "paper" and int(prot.get("cv", 0)):
+        raise RecipeError(
+            f"protocol.mode='paper' chooses and reports on the validation split; it does not combine with cv={prot['cv']}. "
+            "Drop cv (or --cv) or use mode='honest'."
+        )
+    return mode, refit

@@ -85,11 +85,16 @@ def write_report(run_dir: str | Path, results: dict, task: str, protocol: str) -
         lines += [f"## {key}", ""]
         headline = metrics.get("out_of_fold") or metrics.get("report")
         where = "out-of-fold (cross-validation)" if "out_of_fold" in metrics else "report rows"
+        if metrics.get("optimistic"):
+            where = "validation rows, OPTIMISTIC"
+            lines += [f"> **{metrics.get('note', 'Optimistic figures')}.** Compare them with a paper's table only.", ""]
         lines += [f"Headline ({where}): **{spec.metric} = {headline[spec.metric]:.4f}** on {headline['n']} rows.", ""]
         lines += ["| rows | " + spec.metric + " | n |", "|---|---|---|"]
+        labels = {"report": "validation (optimistic)" if metrics.get("optimistic") else "report",
+                  "tune": metrics.get("tune_label", "tune"), "out_of_fold": "out of fold"}
         for name in ("report", "tune", "out_of_fold"):
             if name in metrics:
-                lines.append(f"| {name} | {metrics[name][spec.metric]:.4f} | {metrics[name]['n']} |")
+                lines.append(f"| {labels[name]} | {metrics[name][spec.metric]:.4f} | {metrics[name]['n']} |")
         if "folds" in metrics:
             lines.append(f"| folds mean ± sd | {metrics['fold_mean']:.4f} ± {metrics['fold_std']:.4f} | {len(metrics['folds'])} folds |")
         lines.append("")
@@ -120,6 +125,11 @@ def write_report(run_dir: str | Path, results: dict, task: str, protocol: str) -
             vf = choices["video_filter"]
             lines += [f"Video filter: {'used' if vf['use'] else 'not used'} (tuning {spec.metric} "
                       f"{vf['score_without']:.4f} without, {vf['score_with']:.4f} with).", ""]
+        if metrics.get("refit"):
+            rf = metrics["refit"]
+            lines += [f"Refit: the saved model was fitted again on {rf['n_rows']} rows of {rf['n_videos']} videos "
+                      f"(train + validation) with the chosen settings; MLP epochs {rf['epochs'] or 'n/a'}. The figures "
+                      "above are those of the model before refitting.", ""]
         if choices.get("override"):
             lines += [f"Confidence override threshold: {choices['override']['threshold']}.", ""]
     path = run_dir / "report.md"

@@ -13,21 +13,9 @@ reads features from the store and labels from the dataset adapter, fits a
     model/<key>/       the fitted model (safetensors + JSON; nothing pickled)
     report.md, *.png   plots: per-output scores, blend weights, smoothing and threshold curves
 
-Honest protocol (what is reported):
-
-- without ``cv``: models train on the train split. The validation split (or, when
-  the dataset has none, a grouped ``val_fraction`` of train) is cut by group (subject,
-  actor; the video where no group is known) into a *tuning* part, on which epochs
-  (early stopping), blend weights, smoothing kernel, thresholds and filters are chosen,
-  and a *report* part that none of those saw. ``metrics.json["report"]`` is the
-  honest figure; ``["tune"]`` is optimistic by construction and labelled so. When
-  nothing is chosen on them (one linear model at video level), the tuning items join
-  the fitting items.
-- with ``cv=K``: all labelled non-test items are cut into K grouped folds. For each
-  fold the other folds are cut again by group into fit and tuning parts (one fold's
-  share for tuning); the held-out fold is predicted. ``["out_of_fold"]`` scores all
-  held-out predictions together; ``["folds"]`` each fold. The saved model is fitted on
-  all labelled items but a grouped 1/K tuning share.
+Protocols (honest by default; ``protocol = "paper"`` and ``refit = true`` reproduce
+the papers' tables): see `affectstore.train.protocol`, which cuts the items into fit,
+tuning and report parts and runs the fit/score loop.
 
 ``predict_run(run, store, split)`` refuses features whose config hash differs from
 the ones the run was trained on (`LineageError`), then writes predictions and, for
@@ -50,10 +38,22 @@ from affectstore.train.defaults import recorded_source, resolve_data_root
 from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, load_video_features, open_store
 from affectstore.train.errors import LineageError, RecipeError, TrainError
 from affectstore.train.pipeline import Batch, TaskModel
+from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_model, needs_tuning: public here too)
+    PAPER_NOTE,
+    TEST_SPLIT,
+    VAL_SPLITS,
+    evaluate,
+    fit_model,
+    group_of,
+    grouped_split,
+    needs_tuning,
+    plan_protocol,
+    rows_of,
+    score_sets,
+)
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
 from affectstore.train.report import write_report
 from affectstore.train.tasks import (
-    MULTICLASS,
     REGRESSION,
     STORE_DATASETS,
     SUBMISSION_FILES,
@@ -66,8 +66,6 @@ from affectstore.train.tasks import (
 
 logger = logging.getLogger(__name__)
 
-VAL_SPLITS = ("valid", "val", "validation", "dev")
-TEST_SPLIT = "test"
 
 
 @dataclass
@@ -111,33 +109,6 @@ def _adapter(task: str, root, recipe: dict):
         options["task"] = task
     options.update(recipe.get("adapter") or {})
     return get_adapter(STORE_DATASETS[task], root, **options)
-
-
-def _group_of(adapter) -> dict[str, str]:
-    return {e.id: (e.group if e.group is not None else e.id) for e in adapter.manifest()}
-
-
-def grouped_split(ids: list[str], group_of: dict[str, str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Split ``ids`` by group: about ``fraction`` of the items go to the second part."""
-    groups = sorted({group_of[i] for i in ids})
-    if len(groups) < 2:
-        raise TrainError(
-            f"Cannot split {len(ids)} items into two parts by group: they come from {len(groups)} group(s) "
-            f"{groups[:3]}. Add a validation split or more subjects, or use --cv with more groups."
-        )
-    rng = np.random.default_rng(seed)
-    perm = [groups[i] for i in rng.permutation(len(groups))]
-    counts = {g: 0 for g in groups}
-    for i in ids:
-        counts[group_of[i]] += 1
-    second: set[str] = set()
-    n = 0
-    for g in perm[:-1]:  # the first part keeps at least one group
-        if n >= fraction * len(ids):
-            break
-        second.add(g)
-        n += counts[g]
-    return [i for i in ids if group_of[i] not in second], [i for i in ids if group_of[i] in second]
 
 
 # ----------------------------------------------------------------------------- batches
@@ -203,53 +174,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     return batch
 
 
-def needs_tuning(spec: TaskSpec, rec: dict) -> bool:
-    """Whether anything is chosen on tuning rows (else they join the fitting rows)."""
-    return (rec["estimator"] == "mlp" or spec.level == "frame"
-            or (rec["fusion"] == "late" and len(rec["features"]) > 1 and rec["blend"].get("weights") is None))
-
-
-def fit_tune_split(spec: TaskSpec, rec: dict, ids: list[str], group_of: dict[str, str], fraction: float,
-                   seed: int) -> tuple[list[str], list[str]]:
-    """Fit and tuning items of a training part; all fit when nothing is tuned (so one group is enough)."""
-    if not needs_tuning(spec, rec):
-        return list(ids), []
-    return grouped_split(ids, group_of, fraction, seed)
-
-
-def fit_model(spec: TaskSpec, rec: dict, full: Batch, fit_ids: list[str], tune_ids: list[str]) -> TaskModel:
-    """A TaskModel fitted on ``fit_ids`` and tuned on ``tune_ids`` (fitted on both when nothing is tuned)."""
-    if not needs_tuning(spec, rec):
-        fit_ids = fit_ids + tune_ids
-    return TaskModel(spec, rec, rec["features"]).fit(full.subset(fit_ids), full.subset(tune_ids))
-
-
 # ----------------------------------------------------------------------------- outputs
-
-
-def _rows_of(batch: Batch, scores: np.ndarray, labels: np.ndarray, spec: TaskSpec, set_name: str):
-    """CSV rows: ids (and frame), set, truth, prediction (and class scores)."""
-    out = []
-    for r in range(len(batch)):
-        row = {"id": batch.groups[r]}
-        if batch.frames is not None:
-            row["frame"] = int(batch.frames[r])
-        row["set"] = set_name
-        if spec.problem == REGRESSION:
-            for k, o in enumerate(spec.outputs):
-                row[f"true_{o}"] = "" if batch.y is None or not batch.valid[r] else f"{batch.y[r, k]:.6f}"
-            for k, o in enumerate(spec.outputs):
-                row[f"pred_{o}"] = f"{labels[r, k]:.6f}"
-        else:
-            row["true"] = "" if batch.y is None or not batch.valid[r] else spec.outputs[int(batch.y[r])]
-            row["pred"] = spec.outputs[int(labels[r])]
-            if spec.problem == MULTICLASS:
-                for k, o in enumerate(spec.outputs):
-                    row[f"score_{o}"] = f"{scores[r, k]:.6f}"
-            else:
-                row["score"] = f"{scores[r]:.6f}"
-        out.append(row)
-    return out
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
@@ -260,13 +185,6 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
             w.writeheader()
             w.writerows(rows)
     return path
-
-
-def _score_sets(spec: TaskSpec, parts: list[tuple[Batch, np.ndarray]]) -> dict:
-    """Task scores over the valid rows of several (batch, predictions) parts."""
-    ys = [b.y[b.valid] for b, _ in parts]
-    ps = [p[b.valid] for b, p in parts]
-    return spec.scores(np.concatenate(ys), np.concatenate(ps))
 
 
 def _suffix(task: str, key: str) -> str:
@@ -341,39 +259,9 @@ def train_task(
     run_dir = Path(out) if out is not None else Path("runs") / (rec.get("name") or task)
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = adapter.splits
-    group_of = _group_of(adapter)
-    seed = int(rec["protocol"]["seed"])
-    K = int(rec["protocol"]["cv"])
-    labelled_splits = [s for s in splits if s != TEST_SPLIT] or list(splits)
-    if K:
-        labelled_ids = [e.id for s in labelled_splits for e in adapter.manifest(s)]
-        protocol = (
-            f"Protocol: {K}-fold cross-validation grouped by subject/actor (VideoEntry.group) over the "
-            f"{', '.join(labelled_splits)} split(s). In each fold, the remaining groups are cut again into fit and "
-            "tuning parts; epochs, blend weights, smoothing, thresholds and filters are chosen on the tuning part "
-            "only. Headline figures are out-of-fold: every item is predicted by a model that neither trained nor "
-            "tuned on its group."
-        )
-    else:
-        val_split = next((s for s in VAL_SPLITS if s in splits), None)
-        train_split = "train" if "train" in splits else None
-        train_ids = [e.id for e in adapter.manifest(train_split)] if train_split else \
-            [e.id for s in labelled_splits for e in adapter.manifest(s)]
-        if val_split is not None:
-            val_ids = [e.id for e in adapter.manifest(val_split)]
-            val_source = f"the {val_split!r} split"
-        else:
-            train_ids, val_ids = grouped_split(train_ids, group_of, float(rec["protocol"]["val_fraction"]), seed)
-            val_source = f"a grouped {rec['protocol']['val_fraction']:.0%} of the training items (no validation split)"
-        tune_ids, report_ids = grouped_split(val_ids, group_of, 1.0 - float(rec["protocol"]["tune_fraction"]), seed)
-        labelled_ids = train_ids + val_ids
-        protocol = (
-            f"Protocol: fit on {len(train_ids)} training items. Validation is {val_source}, cut by group into "
-            f"{len(tune_ids)} tuning items (epochs, blend weights, smoothing, thresholds, filters chosen there) and "
-            f"{len(report_ids)} report items that no choice saw. Headline figures are on the report items; "
-            "tuning-item figures are optimistic and shown only for comparison (when nothing is tuned, as for one "
-            "linear model at video level, the tuning items are also fitted on)."
-        )
+    groups = group_of(adapter)
+    plan = plan_protocol(rec, adapter, groups)
+    protocol = plan.description
     logger.info(protocol)
 
     results, all_metrics, files = {}, {}, []
@@ -381,54 +269,20 @@ def train_task(
     for spec in specs:
         key = _key(task, spec)
         t0 = time.perf_counter()
-        full = build_batch(st, dataset, adapter, spec, rec, infos, labelled_ids, labelled=True)
+        full = build_batch(st, dataset, adapter, spec, rec, infos, plan.labelled_ids, labelled=True)
         t1 = time.perf_counter()
         timings["load_s"] += t1 - t0
-        metrics: dict = {"task": task, "target": spec.target, "metric": spec.metric}
-        pred_rows = []
-        if K:
-            n_groups = len({group_of[i] for i in labelled_ids})
-            if K > n_groups:
-                raise TrainError(f"--cv {K} needs at least {K} groups; the labelled items come from {n_groups}. Use --cv {n_groups} or fewer.")
-            from sklearn.model_selection import GroupKFold
-
-            ids_arr = np.asarray(labelled_ids, dtype=object)
-            gk = GroupKFold(n_splits=K)
-            parts, folds = [], []
-            for fold, (rest, held) in enumerate(gk.split(ids_arr, groups=[group_of[i] for i in labelled_ids])):
-                fit_ids, tune_ids = fit_tune_split(spec, rec, list(ids_arr[rest]), group_of, 1.0 / (K - 1), seed + fold)
-                model = fit_model(spec, rec, full, fit_ids, tune_ids)
-                hb = full.subset(list(ids_arr[held]))
-                s, lab = model.predict(hb)
-                parts.append((hb, lab))
-                sc = spec.scores(hb.y[hb.valid], lab[hb.valid])
-                folds.append({"fold": fold, "n_groups": len({group_of[i] for i in ids_arr[held]}), spec.metric: sc[spec.metric],
-                              "n": sc["n"], "choices": model.choices_})
-                pred_rows += _rows_of(hb, s, lab, spec, f"fold{fold}")
-            metrics["out_of_fold"] = _score_sets(spec, parts)
-            vals = [f[spec.metric] for f in folds]
-            metrics["folds"] = folds
-            metrics["fold_mean"], metrics["fold_std"] = float(np.mean(vals)), float(np.std(vals))
-            fit_ids, tune_ids = fit_tune_split(spec, rec, labelled_ids, group_of, 1.0 / K, seed)
-            model = fit_model(spec, rec, full, fit_ids, tune_ids)
-            if tune_ids:
-                tb = full.subset(tune_ids)
-                metrics["tune"] = _score_sets(spec, [(tb, model.predict(tb)[1])])
-        else:
-            model = fit_model(spec, rec, full, train_ids, tune_ids)
-            for name, ids in (("report", report_ids), ("tune", tune_ids)):
-                b = full.subset(ids)
-                s, lab = model.predict(b)
-                metrics[name] = _score_sets(spec, [(b, lab)])
-                pred_rows += _rows_of(b, s, lab, spec, name)
-        metrics["choices"] = model.choices_
+        ev = evaluate(spec, rec, full, plan, groups)
+        metrics = {"task": task, "target": spec.target, "metric": spec.metric, **ev.metrics}
+        model = ev.model
         timings["fit_evaluate_s"] += time.perf_counter() - t1
         model.save(run_dir / "model" / key)
-        files.append(_write_csv(run_dir / f"predictions{_suffix(task, key)}.csv", pred_rows))
+        files.append(_write_csv(run_dir / f"predictions{_suffix(task, key)}.csv", ev.rows))
         all_metrics[key] = metrics
-        results[key] = {"spec": spec, "metrics": metrics, "choices": model.choices_}
+        results[key] = {"spec": spec, "metrics": metrics, "choices": metrics["choices"], "evaluation": ev}
         head = metrics.get("out_of_fold") or metrics["report"]
-        logger.info("%s: %s = %.4f (%s)", key, spec.metric, head[spec.metric], "out-of-fold" if K else "report items")
+        where = "out-of-fold" if plan.cv else ("validation, " + PAPER_NOTE) if plan.optimistic else "report items"
+        logger.info("%s: %s = %.4f (%s)", key, spec.metric, head[spec.metric], where)
 
     elapsed = time.perf_counter() - started
     timings["total_s"] = elapsed  # load + fit + tune + evaluate (writing outputs and the report not included)
@@ -440,7 +294,8 @@ def train_task(
     }
     (run_dir / "run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n", encoding="utf-8")
     (run_dir / "features.json").write_text(json.dumps([infos[f].as_dict() for f in all_feats], indent=2) + "\n", encoding="utf-8")
-    doc = {"task": task, "protocol": protocol, "results": all_metrics, "seconds": timings}
+    doc = {"task": task, "protocol": protocol, "protocol_mode": plan.mode, "optimistic": plan.optimistic,
+           "refit": plan.refit, "results": all_metrics, "seconds": timings}
     (run_dir / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     files += [run_dir / "run.json", run_dir / "features.json", run_dir / "metrics.json"]
     files.append(write_report(run_dir, results, task, protocol))
@@ -512,9 +367,9 @@ def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=No
         batch = build_batch(st, dataset, adapter, spec, rec, infos, ids, labelled=labelled)
         model = TaskModel.load(run_dir / "model" / key, spec)
         scores, labels = model.predict(batch)
-        files.append(_write_csv(out_dir / f"predictions-{split}{_suffix(task, key)}.csv", _rows_of(batch, scores, labels, spec, split)))
+        files.append(_write_csv(out_dir / f"predictions-{split}{_suffix(task, key)}.csv", rows_of(batch, scores, labels, spec, split)))
         if labelled and batch.valid.any():
-            metrics[key] = _score_sets(spec, [(batch, labels)])
+            metrics[key] = score_sets(spec, [(batch, labels)])
         if spec.submission:
             name = SUBMISSION_FILES[spec.submission]
             if split != TEST_SPLIT:

@@ -2,8 +2,14 @@
 
 Rows belong to videos through ``groups`` (one id per row) and must be in time
 order within each video; rows of different videos may be interleaved. Filters
-never cross a video boundary and hold the edge value at each end (scipy
-``mode="nearest"``), so the first and last frames are not pulled towards zero.
+never cross a video boundary. Two edge modes:
+
+- ``edge="nearest"`` (default): the signal is extended with its edge value (scipy
+  ``mode="nearest"``), so the first and last frames are not pulled towards zero;
+- ``edge="truncate"``: the window is cut at the video's ends and the filter runs over
+  the frames inside it only (box: the mean of the frames present; gaussian: the
+  weights renormalised; median: the median of the frames present). This is the
+  authors' edge handling in the seed code (a mean over ``x[max(0, i - r): i + r + 1]``).
 
 Kernels, all covering ``size`` frames:
 - ``box``: moving average (``scipy.ndimage.uniform_filter1d``),
@@ -31,6 +37,7 @@ from affectstore.train.metrics import get_metric
 logger = logging.getLogger(__name__)
 
 SMOOTHING_METHODS = ("box", "median", "gaussian")
+EDGE_MODES = ("nearest", "truncate")
 DEFAULT_SIZES = (1, 3, 5, 9, 15, 25, 41, 61)
 
 
@@ -40,9 +47,35 @@ def _check_size(size) -> int:
     return int(size)
 
 
-def _filter(x: np.ndarray, method: str, size: int) -> np.ndarray:
+def _kernel(method: str, size: int) -> np.ndarray:
+    """The box or gaussian weights scipy uses for a window of ``size`` frames."""
+    if method == "box":
+        return np.full(size, 1.0 / size)
+    radius = (size - 1) // 2
+    sigma = size / 6.0
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    return k / k.sum()
+
+
+def _filter_truncated(x: np.ndarray, method: str, size: int) -> np.ndarray:
+    """The filter over the part of each window inside the signal (no padding values)."""
+    if method == "median":
+        before = (size - 1) // 2 if size % 2 else size // 2  # the window scipy uses (centred half a frame early if even)
+        pad = [(before, size - 1 - before)] + [(0, 0)] * (x.ndim - 1)
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad, constant_values=np.nan), size, axis=0)
+        return np.nanmedian(windows, axis=-1)
+    k = _kernel(method, size)
+    origin = 0 if method == "gaussian" or size % 2 else -1
+    num = ndimage.convolve1d(x, k[::-1], axis=0, mode="constant", cval=0.0, origin=origin)
+    den = ndimage.convolve1d(np.ones(x.shape[0]), k[::-1], mode="constant", cval=0.0, origin=origin)
+    return num / den.reshape((-1,) + (1,) * (x.ndim - 1))
+
+
+def _filter(x: np.ndarray, method: str, size: int, edge: str = "nearest") -> np.ndarray:
     if size == 1:
         return x.copy()
+    if edge == "truncate":
+        return _filter_truncated(x, method, size)
     if method == "box":
         return ndimage.uniform_filter1d(x, size, axis=0, mode="nearest")
     if method == "median":
@@ -50,10 +83,16 @@ def _filter(x: np.ndarray, method: str, size: int) -> np.ndarray:
     return ndimage.gaussian_filter1d(x, sigma=size / 6.0, axis=0, mode="nearest", radius=(size - 1) // 2)
 
 
-def smooth_by_group(values, groups, method: str = "box", size: int = 5) -> np.ndarray:
-    """Smooth (N,) or (N, K) predictions along time within each group; same shape out (float)."""
+def smooth_by_group(values, groups, method: str = "box", size: int = 5, edge: str = "nearest") -> np.ndarray:
+    """Smooth (N,) or (N, K) predictions along time within each group; same shape out (float).
+
+    ``edge``: "nearest" (hold the edge value) or "truncate" (filter over the frames
+    inside the window only); see the module docstring.
+    """
     if method not in SMOOTHING_METHODS:
         raise ValueError(f"method must be one of {SMOOTHING_METHODS}. Got {method!r} instead.")
+    if edge not in EDGE_MODES:
+        raise ValueError(f"edge must be one of {EDGE_MODES}. Got {edge!r} instead.")
     size = _check_size(size)
     x = np.asarray(values, dtype=np.float64)
     g = np.asarray(groups)
@@ -70,17 +109,18 @@ def smooth_by_group(values, groups, method: str = "box", size: int = 5) -> np.nd
     bounds = np.append(starts, len(order))
     for a, b in zip(bounds[:-1], bounds[1:]):
         rows = order[a:b]
-        out[rows] = _filter(x[rows], method, size)
+        out[rows] = _filter(x[rows], method, size, edge)
     return out
 
 
 def smoothing_curve(
-    y_true, y_pred, groups, metric, method: str = "box", sizes: Sequence[int] = DEFAULT_SIZES, decision=None
+    y_true, y_pred, groups, metric, method: str = "box", sizes: Sequence[int] = DEFAULT_SIZES, decision=None,
+    edge: str = "nearest",
 ) -> dict[int, float]:
     """Validation score for every kernel size: {size: metric(y_true, decision(smoothed))}."""
     metric_fn = get_metric(metric)
     return {
-        int(s): float(metric_fn(y_true, apply_decision(smooth_by_group(y_pred, groups, method, s), decision)))
+        int(s): float(metric_fn(y_true, apply_decision(smooth_by_group(y_pred, groups, method, s, edge), decision)))
         for s in sizes
     }
 
@@ -94,11 +134,13 @@ class TemporalSmoother(BaseEstimator):
     ``decision`` (None, "argmax" or a threshold).
     """
 
-    def __init__(self, method: str = "box", sizes: Sequence[int] = DEFAULT_SIZES, metric="mean_ccc", decision=None):
+    def __init__(self, method: str = "box", sizes: Sequence[int] = DEFAULT_SIZES, metric="mean_ccc", decision=None,
+                 edge: str = "nearest"):
         self.method = method
         self.sizes = sizes
         self.metric = metric
         self.decision = decision
+        self.edge = edge
 
     def fit(self, y_pred, y_true, groups):
         """Choose the kernel size that maximises the metric on validation predictions."""
@@ -107,7 +149,7 @@ class TemporalSmoother(BaseEstimator):
         sizes = [_check_size(s) for s in self.sizes]
         if not sizes:
             raise ValueError("sizes must hold at least one kernel size.")
-        self.curve_ = smoothing_curve(y_true, y_pred, groups, self.metric, self.method, sizes, self.decision)
+        self.curve_ = smoothing_curve(y_true, y_pred, groups, self.metric, self.method, sizes, self.decision, self.edge)
         self.size_ = max(self.curve_, key=lambda s: (self.curve_[s], -s))  # ties: the smaller kernel
         self.score_ = self.curve_[self.size_]
         logger.info("Smoothing %s size %d (validation score %.4f).", self.method, self.size_, self.score_)
@@ -116,7 +158,7 @@ class TemporalSmoother(BaseEstimator):
     def transform(self, y_pred, groups) -> np.ndarray:
         """Smoothed scores with the chosen kernel."""
         check_is_fitted(self, "size_")
-        return smooth_by_group(y_pred, groups, self.method, self.size_)
+        return smooth_by_group(y_pred, groups, self.method, self.size_, self.edge)
 
     def predict(self, y_pred, groups) -> np.ndarray:
         """Smoothed scores with ``decision`` applied."""

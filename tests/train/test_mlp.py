@@ -42,12 +42,14 @@ def test_sigmoid_mse_learns_intensities():
     assert len(m.history_) == m.n_epochs_
 
 
-def test_weighted_pearson_loss_with_counts():
+def test_weighted_pearson_loss_weights_are_inverse_class_counts():
+    """Savchenko 2025 sec. 3.2: the rarest emotion (count 1, Admiration) gets the largest weight."""
     X, y = _regression(k=6)
-    m = MLPEstimator(head="sigmoid", loss="pearson", output_weights=[1, 8, 4, 2, 8, 8], scoring="mean_pearson_r",
+    m = MLPEstimator(head="sigmoid", loss="pearson", class_counts=[1, 8, 4, 2, 8, 8], scoring="mean_pearson_r",
                      max_epochs=100, learning_rate=3e-3)
     m.fit(X[:1000], y[:1000])
-    np.testing.assert_allclose(m.output_weights_, np.array([1, 8, 4, 2, 8, 8]) / 31)
+    np.testing.assert_allclose(m.output_weights_, [0.471, 0.059, 0.118, 0.235, 0.059, 0.059], atol=5e-4)
+    assert np.argmax(m.output_weights_) == 0 and sum(m.output_weights_) == pytest.approx(1.0)
     assert mean_pearson_r(y[1000:], m.predict(X[1000:])) > 0.85
     assert m.best_score_ == max(m.history_)
 
@@ -167,6 +169,9 @@ def test_load_errors(tmp_path):
         ({"scoring": "r2"}, r"scoring must be None \(validation loss\) or one of .* Got 'r2'"),
         ({"class_weight": "balanced"}, r"class_weight only applies to loss='cross_entropy'. Got loss='mse'"),
         ({"loss": "pearson", "output_weights": [1, 2]}, r"output_weights must hold 3 positive numbers"),
+        ({"loss": "pearson", "class_counts": [1, 0, 2]}, r"class_counts must hold 3 positive numbers"),
+        ({"loss": "pearson", "class_counts": [1, 2, 3], "output_weights": [1, 1, 1]}, r"either output_weights .* or class_counts"),
+        ({"loss": "mse", "class_counts": [1, 2, 3]}, r"class_counts only applies to loss='pearson' or 'ccc'"),
     ],
 )
 def test_parameter_validation(params, message):

@@ -346,5 +346,6 @@ def test_emi_recipe_is_the_seed_configuration():
     assert stat == ["mobilevit-logits"]  # the face model's logits, not its embeddings
     assert rec["pooling"]["default"] == "mean" and set(rec["pooling"]) <= {"default", *rec["features"]}
     p = rec["params"]
-    assert (p["hidden_sizes"], p["head"], p["loss"], p["output_weights"]) == ([64], "sigmoid", "pearson", [1, 8, 4, 2, 8, 8])
+    assert (p["hidden_sizes"], p["head"], p["loss"], p["class_counts"]) == ([64], "sigmoid", "pearson", [1, 8, 4, 2, 8, 8])
+    assert "output_weights" not in p and p["scoring"] == "mean_pearson_r"  # counts are inverted in code; epochs on the metric
     assert rec["fusion"] == "late" and rec["blend"]["per_output"] and rec["blend"]["weights"] is None

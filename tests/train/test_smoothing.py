@@ -68,3 +68,37 @@ def test_smoothing_errors():
         smooth_by_group(np.zeros(3), np.zeros(3), "box", 0)
     with pytest.raises(ValueError, match=r"one group id per row. Got values \(3,\) and groups \(2,\)"):
         smooth_by_group(np.zeros(3), np.zeros(2))
+
+
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_truncate_edge_is_the_mean_over_the_window_cut_at_the_ends(size):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 2))
+    groups = np.array(["a"] * 25 + ["b"] * 15)
+    out = smooth_by_group(x, groups, "box", size, edge="truncate")
+    r = (size - 1) // 2
+    for g in ("a", "b"):
+        xs = x[groups == g]
+        want = np.stack([xs[max(0, i - r): i + r + 1].mean(axis=0) for i in range(len(xs))])
+        np.testing.assert_allclose(out[groups == g], want, rtol=1e-12, atol=1e-12)
+    # Inside the video both edge modes agree; at the first frame they differ.
+    near = smooth_by_group(x, groups, "box", size)
+    np.testing.assert_allclose(out[r:25 - r], near[r:25 - r], atol=1e-12)
+    assert not np.allclose(out[0], near[0])
+
+
+def test_truncate_edge_gaussian_and_median():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=30)
+    g = np.zeros(30)
+    from scipy import ndimage
+
+    gauss = smooth_by_group(x, g, "gaussian", 7, edge="truncate")
+    ref = ndimage.gaussian_filter1d(x, 7 / 6.0, mode="nearest", radius=3)
+    np.testing.assert_allclose(gauss[3:-3], ref[3:-3], atol=1e-12)  # same kernel inside
+    w = np.exp(-0.5 * (np.arange(0, 4) / (7 / 6.0)) ** 2)
+    assert gauss[0] == pytest.approx((w * x[:4]).sum() / w.sum())  # renormalised weights at the edge
+    med = smooth_by_group(x, g, "median", 5, edge="truncate")
+    assert med[0] == pytest.approx(np.median(x[:3])) and med[10] == pytest.approx(np.median(x[8:13]))
+    with pytest.raises(ValueError, match=r"edge must be one of \('nearest', 'truncate'\). Got 'wrap'"):
+        smooth_by_group(x, g, "box", 3, edge="wrap")
