@@ -240,6 +240,7 @@ def predict(
     split: str = typer.Option("test", "--split", help="Split to predict (test writes the challenge submission)."),
     data_root: str | None = typer.Option(None, "--data-root", help="Dataset root (default: the one the run used)."),
     out: str | None = typer.Option(None, "--out", help="Output folder (default: the run folder)."),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Predict videos that lack features too (marked in the predictions)."),
 ) -> None:
     """Predict a split with a trained run; refuses features whose config hash changed since training."""
     from affectstore.datasets.base import DatasetError
@@ -247,7 +248,7 @@ def predict(
     from affectstore.train.run import predict_run
 
     try:
-        result = predict_run(run, store, split=split, data_root=data_root, out=out)
+        result = predict_run(run, store, split=split, data_root=data_root, out=out, allow_missing=allow_missing)
     except (DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None
     for path in result.files:

@@ -337,9 +337,24 @@ def check_lineage(run_dir: Path, st, dataset: str) -> dict[str, FeatureInfo]:
     return infos
 
 
-def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=None) -> RunResult:
+def missing_features(st, dataset: str, features, ids: list[str]) -> dict[str, list[str]]:
+    """Video id -> the feature sets it lacks (not complete in the store), for videos lacking any."""
+    have = {f: set(st.completed(dataset, f)) for f in features}
+    out = {}
+    for vid in ids:
+        lacking = [f for f in features if vid not in have[f]]
+        if lacking:
+            out[vid] = lacking
+    return out
+
+
+def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=None, allow_missing: bool = False) -> RunResult:
     """Predict ``split`` with a trained run (``store`` None: the store it was trained on); writes
-    predictions, the submission and (if labelled) metrics."""
+    predictions, the submission and (if labelled) metrics.
+
+    Videos of the split that lack a feature in the store are refused (the model would score its
+    prior for them) unless ``allow_missing``: then they are predicted from what is there and
+    marked in the predictions' ``missing_features`` column."""
     run_dir = Path(run)
     info_path = run_dir / "run.json"
     if not info_path.is_file():
@@ -357,6 +372,15 @@ def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=No
     if split not in adapter.splits:
         raise TrainError(f"Unknown split {split!r}. Splits of this dataset: {', '.join(adapter.splits)}.")
     ids = [e.id for e in adapter.manifest(split)]
+    lacking = missing_features(st, dataset, list(infos), ids)
+    if lacking:
+        first = ", ".join(f"{v!r} ({', '.join(fs)})" for v, fs in list(lacking.items())[:3])
+        message = (f"{len(lacking)} of {len(ids)} {split!r} videos lack features in store {st.location} "
+                   f"(dataset {dataset!r}), e.g. {first}.")
+        if not allow_missing:
+            raise TrainError(f"{message} Extract them first (`affect extract ... --split {split}`), or pass "
+                             "--allow-missing to predict them from what is there, marked in the predictions.")
+        logger.warning("%s Predicting them anyway (--allow-missing); their rows carry missing_features.", message)
     specs = _specs(task, adapter, rec)
     out_dir = Path(out) if out is not None else run_dir
     files: list[Path] = []
@@ -367,7 +391,11 @@ def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=No
         batch = build_batch(st, dataset, adapter, spec, rec, infos, ids, labelled=labelled)
         model = TaskModel.load(run_dir / "model" / key, spec)
         scores, labels = model.predict(batch)
-        files.append(_write_csv(out_dir / f"predictions-{split}{_suffix(task, key)}.csv", rows_of(batch, scores, labels, spec, split)))
+        rows = rows_of(batch, scores, labels, spec, split)
+        if lacking:
+            for row in rows:
+                row["missing_features"] = ";".join(lacking.get(row["id"], []))
+        files.append(_write_csv(out_dir / f"predictions-{split}{_suffix(task, key)}.csv", rows))
         if labelled and batch.valid.any():
             metrics[key] = score_sets(spec, [(batch, labels)])
         if spec.submission:

@@ -96,3 +96,34 @@ def test_cli_predict_refuses_changed_features(tmp_path):
     assert "Feature 'gigachat'" in r.output and "hash-v2" in r.output and "hash-v1" in r.output
     r = runner.invoke(app, ["predict", str(tmp_path / "nope"), "--store", str(tmp_path / "a.zarr")])
     assert r.exit_code == 2 and "not a run folder" in r.output
+
+
+def test_predict_refuses_a_split_whose_videos_lack_features(clips, tmp_path):
+    built, base = clips
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "clips", "--store", str(base / "store.zarr"), "--features", "egemaps",
+                            "--data-root", str(built.root), "--out", str(run), "--cv", "4", "-o", "group_column=speaker",
+                            "-o", "targets=emotion", "--set", "estimator=logreg"])
+    assert r.exit_code == 0, r.output
+    partial = FeatureStore.open(tmp_path / "partial.zarr", mode="a")
+    src = FeatureStore.open(base / "store.zarr")
+    prov = src.provenance("clips", "egemaps")
+    partial.create_feature("clips", "egemaps", prov)
+    kept = sorted(built.video_labels)[:1]
+    for vid in kept:
+        v = src.read_video("clips", "egemaps", vid)
+        partial.write_video("clips", "egemaps", vid, v.values, v.times, config_hash=prov["config_hash"])
+    r = runner.invoke(app, ["predict", str(run), "--store", str(tmp_path / "partial.zarr"), "--split", "all"])
+    n = len(built.video_labels)
+    assert r.exit_code == 2
+    assert f"{n - 1} of {n} 'all' videos lack features in store" in r.output and "(egemaps)" in r.output
+    assert "--allow-missing" in r.output
+    r = runner.invoke(app, ["predict", str(run), "--store", str(tmp_path / "partial.zarr"), "--split", "all",
+                            "--allow-missing", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "p" / "predictions-all-emotion.csv")))
+    assert len(rows) == n
+    assert {row["id"] for row in rows if row["missing_features"] == "egemaps"} == set(built.video_labels) - set(kept)
+    assert [row["missing_features"] for row in rows if row["id"] == kept[0]] == [""]
