@@ -164,17 +164,4 @@ def _changed_since(store: "FeatureStore", dataset: str, feature: str, done: list
 
 
 def _put(store: "FeatureStore", key: str, data: bytes, *, only_new: bool = False, atomic: bool = False) -> None:
-    root = store.local_root
-    if root is not None:
-        path = root / key
-        if only_new and path.exists():
-            return
-        if atomic:
-            rawio.write_atomic(path, data)
-        else:
-            rawio.write_files(root, [(key, data)])
-        return
-    buf = chunks.buffer(data)
-    sync(store.backend.set_if_not_exists(key, buf) if only_new else store.backend.set(key, buf))
-
-
+    store.storage.put(key, data, only_new=only_new, atomic=atomic)
