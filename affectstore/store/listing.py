@@ -46,6 +46,16 @@ def build_listing(store: "FeatureStore") -> dict[str, list[str]]:
     return names
 
 
+def restrict(names: dict[str, list[str]], keys: list[str]) -> dict[str, list[str]]:
+    """``names`` cut down to the children that hold at least one of ``keys`` (what an archive holds)."""
+    present: set[tuple[str, str]] = set()
+    for key in keys:
+        parts = key.split("/")
+        for i in range(len(parts) - 1):
+            present.add(("/".join(parts[:i]), parts[i]))
+    return {prefix: [n for n in children if (prefix, n) in present] for prefix, children in names.items()}
+
+
 def listing_document(names: dict[str, list[str]], files: dict[str, list[int]] | None = None) -> bytes:
     """The listing file's bytes: names, optional per-file ``[size, crc32c]``, sealed."""
     doc: dict[str, Any] = {"format": 1, "created": now(), "names": names}
