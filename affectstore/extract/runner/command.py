@@ -115,13 +115,16 @@ def extract_command(
     progress: bool = True,
     pack: bool | None = None,
     jobs: int | None = None,
+    dataset_name: str | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> RunSummary:
     """What ``affect extract`` does: merge recipe, environment and command line, then :func:`run_extraction`.
 
     Precedence: command line > DATA_ROOT (root only) > recipe. ``features`` is a comma list;
     default: every extractor of the recipe. ``settings``: ``FEATURE.SETTING=VALUE`` pairs;
-    ``dataset_options``: adapter ``key=value`` pairs.
+    ``dataset_options``: adapter ``key=value`` pairs. ``dataset_name``: the dataset's group in
+    the store (default: the recipe's name, else the adapter's), so that two datasets read by
+    one adapter (two ``clips`` folders) live side by side in one store.
     """
     from affectstore.datasets.check import parse_options
     from affectstore.extract.recipe import dataset_root, load_recipe
@@ -169,7 +172,7 @@ def extract_command(
         store,
         settings=tables,
         dataset_options=opts,
-        store_dataset=plan.name if plan else None,
+        store_dataset=dataset_name or (plan.name if plan else None),
         split=split or (plan.split if plan else None),
         videos=videos,
         limit=limit if limit is not None else run.get("limit"),

@@ -21,6 +21,7 @@ from typing import Any
 from affectstore.extract.base import Extractor, OutputKind
 from affectstore.extract.errors import ExtractionError, InputError
 from affectstore.extract.feeders.base import Decoded, FeedContext, Feeder
+from affectstore.extract.runner.media import check_same_dataset, dataset_provenance
 from affectstore.extract.runner.execute import PassExecutor, decode_stage, reason, write_output
 from affectstore.extract.runner.options import RunOptions, load_extractor
 from affectstore.extract.runner.plan import Pass, Plan
@@ -70,6 +71,7 @@ class Runner:
         from affectstore.store import ConfigMismatchError
 
         existing = set(self._store_features())
+        check_same_dataset(self.store, self.dataset, self.adapter, sorted(existing))
         for k in self.plan.order:  # producers first: a changed upstream config is named as the cause
             extractor, names, h = self.extractors[k], self.outputs[k], self.hashes[k]
             for name in names:
@@ -143,7 +145,7 @@ class Runner:
             load_extractor(self.extractors[i])
             specs = self.extractors[i].output_specs()
             for name, prov in self.extractors[i].provenance().items():
-                self.store.create_feature(self.dataset, name, prov)
+                self.store.create_feature(self.dataset, name, {**prov, "dataset": dataset_provenance(self.adapter)})
                 self._kinds[name] = specs[name].kind
         summary.load_seconds = time.perf_counter() - started
         self._needs = needs
