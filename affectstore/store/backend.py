@@ -53,7 +53,9 @@ def open_backend(location: str | os.PathLike, read_only: bool, storage_options: 
             if not read_only:
                 raise StoreError(zip_refusal(text))
             return _open_remote_zip(text, storage_options)
-        return Storage(_open_remote(text, read_only, storage_options), text, read_only)
+        storage = Storage(_open_remote(text, read_only, storage_options), text, read_only)
+        storage.can_list = not isinstance(storage.zarr_store, QuotedHTTPStore)
+        return storage
     path = Path(text.removeprefix("file://")).expanduser()
     if path.suffix.lower() == ".zip":
         if not read_only:

@@ -7,10 +7,11 @@
   event-loop round trip cost more than the read), atomic puts by rename, live listings.
   `local_root` is set, which lets the bulk readers read chunk files straight into their
   buffers (rawio.py) and lets claims work.
-- `ZarrStorage`: any zarr store (a .zip archive, fsspec URLs: http(s), s3, memory ...),
-  through zarr's public store API. Read-only remote stores list through the store's
-  listing file (`listing.py`), so no backend has to list directories; http(s) cannot list
-  at all, so there the listing file is required.
+- `Storage` itself: any zarr store (a .zip archive, fsspec URLs: http(s), s3, memory ...),
+  through zarr's public store API. http(s) servers cannot list folders: there (and in
+  archives, where it is exact) the store's listing file (`listing.py`) answers every
+  listing, so no server has to list directories. Object stores list live, so a reader
+  never misses a video written after the listing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Storage:
 
     local_root: Path | None = None
     is_zip: bool = False
+    can_list: bool = True  # False for http(s): servers have no listing API
 
     def __init__(self, zarr_store: Store, location: str, read_only: bool) -> None:
         self.zarr_store = zarr_store

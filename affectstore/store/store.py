@@ -98,8 +98,9 @@ class FeatureStore:
                     "Point --store at a store made by affectstore."
                 )
             root.attrs[META] = {"format": FORMAT_VERSION}
-        elif mode == "r" and storage.local_root is None:
-            # Read-only remote stores list through the listing file written by `affect store pack`.
+        elif mode == "r" and (not storage.can_list or storage.is_zip):
+            # Servers that cannot list (http) read the listing file written by `affect store pack`;
+            # an archive's listing was written with it, so it is exact and saves walking its directory.
             from affectstore.store.listing import read_listing
 
             storage.listing = read_listing(storage)
