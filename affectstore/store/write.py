@@ -9,6 +9,7 @@ before it is rewritten, and the finished packs holding its old copy are dropped.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
@@ -36,13 +37,34 @@ def write_video(
     base, key = f"{dataset}/{feature}", encode_id(video_id)
     checksum = store.checksummed(dataset, feature)
     files = [(f"{base}/videos/{key}/zarr.json", chunks.group_doc({"id": video_id}))]
-    for name, data in (("values", values), ("times", times)):
-        files.extend(chunks.array_files(f"{base}/videos/{key}/{name}", data, checksum))
+    files.extend(video_array_files(f"{base}/videos/{key}", values, times, prov, checksum))
     if store.local_root is not None:
         _write_local(store, base, key, video_id, files, config_hash, len(times))
     else:
         begin_video(store, base, key)
         sync(_awrite(store, base, key, video_id, files, config_hash, len(times)))
+
+
+def video_array_files(path: str, values: np.ndarray, times: np.ndarray, prov: dict[str, Any], checksum: bool):
+    """The files of one video's arrays, described for any Zarr reader: xarray opens the group as
+    ``values(time, column)`` with ``times`` (seconds) and, where the extractor names them, ``column`` as coordinates."""
+    yield from chunks.array_files(f"{path}/values", values, checksum, dims=("time", "column"),
+                                  attributes={"coordinates": "times", "long_name": prov.get("extractor", "")})
+    yield from chunks.array_files(f"{path}/times", times, checksum, dims=("time",),
+                                  attributes={"units": "s", "long_name": "seconds from the video start"})
+    columns = prov.get("columns")
+    if columns and len(columns) == values.shape[1]:
+        yield from _column_files(f"{path}/column", tuple(str(c) for c in columns), checksum)
+
+
+def _column_files(path: str, columns: tuple[str, ...], checksum: bool) -> list[tuple[str, bytes]]:
+    return [(f"{path}/{rel}", data) for rel, data in _encoded_columns(columns, checksum)]
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_columns(columns: tuple[str, ...], checksum: bool) -> tuple[tuple[str, bytes], ...]:
+    # Every video of a feature set holds the same names: zarr encodes them once per process.
+    return tuple((k[2:], v) for k, v in chunks.string_array_files("c", columns, checksum, ("column",)))
 
 
 def write_text(
