@@ -301,20 +301,22 @@ class FeatureStore:
 
     # -------------------------------------------------------------- writing
     def write_video(
-        self, dataset: str, feature: str, video_id: str, values: np.ndarray, times: np.ndarray, *, config_hash: str
+        self, dataset: str, feature: str, video_id: str, values: np.ndarray, times: np.ndarray, *, config_hash: str,
+        media: dict[str, Any] | None = None,
     ) -> None:
         """Write one video's `values` (T x D) and `times` (T), then its completion mark.
 
-        `config_hash` must equal the feature set's; values are cast to its dtype.
+        `config_hash` must equal the feature set's; values are cast to its dtype. `media`
+        (the input files' sizes and hashes) goes into the mark.
         """
-        write.write_video(self, dataset, feature, video_id, values, times, config_hash=config_hash)
+        write.write_video(self, dataset, feature, video_id, values, times, config_hash=config_hash, media=media)
 
     def write_text(
         self, dataset: str, feature: str, video_id: str, start: Iterable[float], end: Iterable[float],
-        text: Iterable[str], *, config_hash: str,
+        text: Iterable[str], *, config_hash: str, media: dict[str, Any] | None = None,
     ) -> None:
         """Write one video's transcript segments (`start`, `end` in seconds, `text`), then its completion mark."""
-        write.write_text(self, dataset, feature, video_id, start, end, text, config_hash=config_hash)
+        write.write_text(self, dataset, feature, video_id, start, end, text, config_hash=config_hash, media=media)
 
     def record_failure(
         self, dataset: str, feature: str, video_id: str, stage: str, reason: str, *, config_hash: str | None = None

@@ -364,3 +364,25 @@ def test_two_clips_datasets_in_one_store_need_two_names(dataset, clip_tools, tmp
     assert sorted(opened.completed("other", "egemaps")) == sorted(other_ids)
     assert sorted(opened.completed("clips", "egemaps")) == ids
     assert opened.provenance("other", "egemaps")["dataset"]["root"] == str(other)
+
+
+def test_marks_record_media_sizes_and_hashes_with_hash_media(dataset, tmp_path):
+    import hashlib
+
+    from affectstore.store import encode_id
+
+    root, ids = dataset
+    run_extraction("clips", root, ["egemaps"], tmp_path / "s.zarr", options=RunOptions(progress=False, hash_media=True))
+    store = FeatureStore.open(tmp_path / "s.zarr")
+    marks = store.marks("clips", "egemaps")
+    for vid in ids:
+        (item,) = marks[encode_id(vid)]["media"]["files"]
+        path = root / vid
+        assert item == {"path": vid, "size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    origin = store.provenance("clips", "egemaps")["dataset"]
+    assert origin["media_bytes"] == sum((root / v).stat().st_size for v in ids) and len(origin["sha256"]) == 64
+    run_extraction("clips", root, ["egemaps"], tmp_path / "t.zarr", videos=[ids[0]], options=QUIET)
+    plain = FeatureStore.open(tmp_path / "t.zarr")
+    (item,) = plain.marks("clips", "egemaps")[encode_id(ids[0])]["media"]["files"]
+    assert "sha256" not in item and item["size"] == (root / ids[0]).stat().st_size
+    assert "sha256" not in plain.provenance("clips", "egemaps")["dataset"]

@@ -116,6 +116,7 @@ def extract_command(
     pack: bool | None = None,
     jobs: int | None = None,
     dataset_name: str | None = None,
+    hash_media: bool | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> RunSummary:
     """What ``affect extract`` does: merge recipe, environment and command line, then :func:`run_extraction`.
@@ -159,6 +160,8 @@ def extract_command(
         known["pack"] = pack
     if jobs is not None:
         known["jobs"] = jobs
+    if hash_media is not None:
+        known["hash_media"] = hash_media
     try:
         options = RunOptions(**known, progress=progress)
     except ValueError as error:

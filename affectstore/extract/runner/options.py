@@ -44,6 +44,8 @@ class RunOptions:
       while Python threads decode and write, and off on CPU, where they measured slower
       (benchmarks/extract_cpu.py: the threads compete for the GIL and the cores with torch).
     - ``pack``: pack feature sets whose selection is complete at the end.
+    - ``hash_media``: record the SHA-256 of every input file in its video's marks, and one over
+      the selection in the provenance (sizes are always recorded); costs one read of the media.
     - ``progress``: show a tqdm bar on stderr.
     - ``spill_dir``: folder for the temporary files of long clips (None: the system's).
     - ``by_size``: process videos in order of their input file's size (a cheap proxy of
@@ -62,6 +64,7 @@ class RunOptions:
     prefetch: int | None = None
     writer_thread: bool | None = None
     pack: bool = True
+    hash_media: bool = False
     progress: bool = True
     spill_dir: str | None = None
     by_size: bool = True

@@ -21,7 +21,7 @@ from typing import Any
 from affectstore.extract.base import Extractor, OutputKind
 from affectstore.extract.errors import ExtractionError, InputError
 from affectstore.extract.feeders.base import Decoded, FeedContext, Feeder
-from affectstore.extract.runner.media import check_same_dataset, dataset_provenance
+from affectstore.extract.runner.media import MediaRecorder, check_same_dataset, dataset_digest, dataset_provenance
 from affectstore.extract.runner.execute import PassExecutor, decode_stage, reason, write_output
 from affectstore.extract.runner.options import RunOptions, load_extractor
 from affectstore.extract.runner.plan import Pass, Plan
@@ -60,6 +60,8 @@ class Runner:
         self.hashes = [e.config_hash for e in self.extractors]
         self.outputs = [list(e.output_names) for e in self.extractors]
         self._feature_hash = {name: h for names, h in zip(self.outputs, self.hashes, strict=True) for name in names}
+        self.media = MediaRecorder(adapter, self.options.hash_media)
+        self._by_id = {e.id: e for e in self.entries}
         self._feeders: list[Feeder] = [
             p.feeder(FeedContext(adapter, store, dataset, self.options, self.extractors)) for p in plan.passes
         ]
@@ -141,11 +143,14 @@ class Runner:
         )
         used = sorted({i for e in todo for i in needs[e.id]})
         self._kinds: dict[str, OutputKind] = {}
+        origin = dataset_provenance(self.adapter)
+        if used and self.options.hash_media:
+            origin.update(dataset_digest(self.media, self.entries))
         for i in used:
             load_extractor(self.extractors[i])
             specs = self.extractors[i].output_specs()
             for name, prov in self.extractors[i].provenance().items():
-                self.store.create_feature(self.dataset, name, {**prov, "dataset": dataset_provenance(self.adapter)})
+                self.store.create_feature(self.dataset, name, {**prov, "dataset": origin})
                 self._kinds[name] = specs[name].kind
         summary.load_seconds = time.perf_counter() - started
         self._needs = needs
@@ -328,9 +333,10 @@ class Runner:
 
     def write(self, video_id: str, index: int, name: str, output: Any) -> None:
         h = self.hashes[index]
+        media = self.media.record(self._by_id[video_id])
 
         def job() -> None:
-            write_output(self.store, self.dataset, name, video_id, output, h)
+            write_output(self.store, self.dataset, name, video_id, output, h, media)
 
         self._writer.submit(("write", video_id, name), job)
 

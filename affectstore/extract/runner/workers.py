@@ -20,6 +20,7 @@ from typing import Any
 
 from affectstore.extract.base import OutputKind
 from affectstore.extract.runner.execute import PassExecutor, decode_stage, expected_decode_error, reason, write_output
+from affectstore.extract.runner.media import MediaRecorder
 from affectstore.extract.runner.plan import Pass
 
 logger = logging.getLogger(__name__)
@@ -64,19 +65,20 @@ def _start(spec: WorkerSpec) -> None:
         extractors[i].load()
     store = FeatureStore.open(spec.store, mode="a")
     _STATE.update(
-        spec=spec, store=store, extractors=extractors,
+        spec=spec, store=store, extractors=extractors, media=MediaRecorder(spec.adapter, spec.options.hash_media),
         feeder=spec.group.feeder(FeedContext(spec.adapter, store, spec.dataset, spec.options, extractors)),
     )
 
 
 class _DirectSink:
-    def __init__(self) -> None:
+    def __init__(self, media: dict[str, Any] | None = None) -> None:
         self.failures: list[tuple[str, str, str]] = []
+        self.media = media
 
     def write(self, video_id: str, index: int, name: str, output: Any) -> None:
         spec = _STATE["spec"]
         try:
-            write_output(_STATE["store"], spec.dataset, name, video_id, output, spec.hashes[index])
+            write_output(_STATE["store"], spec.dataset, name, video_id, output, spec.hashes[index], self.media)
         except Exception as error:  # noqa: BLE001 - recorded for this video
             self.fail(video_id, name, "write", reason(error))
 
@@ -97,7 +99,7 @@ def _output_names(spec: WorkerSpec, index: int) -> tuple[str, ...]:
 def _process(entry: Any, wanted: dict[int, list[str]]) -> VideoResult:
     """One video of the pass, in a worker: decode, extract, write."""
     spec = _STATE["spec"]
-    sink = _DirectSink()
+    sink = _DirectSink(_STATE["media"].record(entry))
     executor = PassExecutor(spec.group, _STATE["extractors"], {entry.id: wanted}, spec.kinds, sink)
     try:
         decoded = _STATE["feeder"].decode(entry, wanted)
