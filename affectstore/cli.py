@@ -243,6 +243,8 @@ def extract(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     pack: bool | None = typer.Option(None, "--pack/--no-pack", help="Pack complete feature sets for fast reading (default on)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes for CPU-only passes (openSMILE, Whisper on CPU, fer)."),
+    dask: str | None = typer.Option(None, "--dask", help="Address of a Dask scheduler (tcp://host:8786): per-video tasks on its workers."),
+    workers: int | None = typer.Option(None, "--workers", help="Run on a Dask LocalCluster of N worker processes on this machine."),
     hash_media: bool = typer.Option(False, "--hash-media", help="Record the SHA-256 of every input file (and one over the dataset) in the provenance."),
     dataset_name: str | None = typer.Option(None, "--dataset-name", help="The dataset's group in the store (default: the recipe's name or DATASET); two clips folders need two names."),
 ) -> None:
@@ -257,7 +259,7 @@ def extract(
             dataset, root, features=features, store=store, recipe=recipe, dataset_options=option, settings=setting,
             split=split, videos=videos or None, limit=limit, shard=shard, device=device, dtype=dtype,
             batch_size=batch_size, progress=progress, pack=pack, jobs=jobs, dataset_name=dataset_name,
-            hash_media=hash_media or None,
+            hash_media=hash_media or None, dask=dask, workers=workers,
         )
     except (ExtractorError, DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None

@@ -117,6 +117,8 @@ def extract_command(
     jobs: int | None = None,
     dataset_name: str | None = None,
     hash_media: bool | None = None,
+    dask: str | None = None,
+    workers: int | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> RunSummary:
     """What ``affect extract`` does: merge recipe, environment and command line, then :func:`run_extraction`.
@@ -162,6 +164,10 @@ def extract_command(
         known["jobs"] = jobs
     if hash_media is not None:
         known["hash_media"] = hash_media
+    if dask is not None:
+        known["dask"] = dask
+    if workers is not None:
+        known["workers"] = workers
     try:
         options = RunOptions(**known, progress=progress)
     except ValueError as error:

@@ -11,6 +11,7 @@ work the same for every input.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -163,7 +164,13 @@ class Runner:
         self._writer = Writer(threads)
         self._elsewhere: dict[str, set[int]] = {}  # video -> extractors another process did or does
         self._board = self._claim_board()
+        cluster = contextlib.ExitStack()
+        self._client = None
         try:
+            if todo and (self.options.dask or self.options.workers):
+                from affectstore.extract.runner.cluster import open_client
+
+                self._client = cluster.enter_context(open_client(self.options.dask, self.options.workers))
             for p, group in enumerate(self.plan.passes):
                 entries = [e for e in todo if any(i in needs[e.id] for i in group.members)]
                 if entries:
@@ -174,6 +181,7 @@ class Runner:
                     if p + 1 < len(self.plan.passes):
                         self._flush_writes()  # a later pass may read what this one wrote
         finally:
+            cluster.close()
             self._writer.close()
             if self._board is not None:
                 self._board.stop()
@@ -251,7 +259,9 @@ class Runner:
         self._bar = _progress(len(entries), opts.progress, f"{self.dataset} [{group.label}]", feeder.unit)
         self._unit = feeder.unit
         try:
-            if self._uses_workers(group):
+            if self._client is not None:
+                self._run_pass_in_workers(group, entries, self._client)
+            elif self._uses_workers(group):
                 self._run_pass_in_workers(group, entries)
             else:
                 self._run_pass_here(group, feeder, entries)
@@ -307,7 +317,8 @@ class Runner:
             self._release(entry.id)
         self._advance(len(pool))
 
-    def _run_pass_in_workers(self, group: Pass, entries: list[Any]) -> None:
+    def _run_pass_in_workers(self, group: Pass, entries: list[Any], client: Any = None) -> None:
+        """The pass as per-video tasks: on ``jobs`` local worker processes, or on a Dask ``client``'s workers."""
         from affectstore.extract.runner.workers import run_in_workers, worker_spec
 
         self._flush_writes()  # workers write themselves; nothing of ours may still be queued
@@ -327,7 +338,12 @@ class Runner:
             self._advance(1)
             return False
 
-        run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result, claimed)
+        if client is not None:
+            from affectstore.extract.runner.cluster import run_on_cluster
+
+            run_on_cluster(client, spec, entries, lambda entry: self._wanted(group, entry), on_result, claimed)
+        else:
+            run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result, claimed)
 
     # -- the sink of PassExecutor: queue writes and failures on the writer thread ------------
 
