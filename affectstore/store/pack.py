@@ -137,7 +137,7 @@ def read_pack(
         if store.local_root is not None:
             values_all = rawio.read_raw_chunked(store.local_root / prefix / "values", arrays["values"], dtype, dim)
         if values_all is None:
-            values_all = chunks.read_array(arrays["values"], store.get_bytes)
+            values_all = chunks.read_array(arrays["values"], store.get_bytes, store.storage.get_many)
     except (DamagedChunk, FileNotFoundError) as damage:
         if store.get_bytes(f"{prefix}/zarr.json") is None:
             return None  # dropped by a writer while we read: the caller reads the videos instead
