@@ -82,27 +82,99 @@ def store_verify_cmd(
 @store_app.command("pack")
 def store_pack_cmd(
     store: str = STORE_ARG,
-    dataset: str = typer.Argument(None, help="Only this dataset."),
-    feature: str = typer.Argument(None, help="Only this feature set."),
-    zip_to: str = typer.Option(None, "--zip", help="Also write the whole store's complete work into this .zip file (read-only store)."),
+    what: list[str] = typer.Argument(None, help="OUT.zip to write the whole store into one file; or DATASET [FEATURE] to pack only those."),
+    zip_to: str = typer.Option(None, "--zip", help="Same as giving OUT.zip: the whole store's complete work in one read-only file."),
 ) -> None:
-    """Build the packed copies that make bulk loading fast (extraction does this when a feature completes)."""
+    """Build the packed copies that make bulk loading fast and the listing remote readers use; with OUT.zip, one file to share."""
     from affectstore.store import StoreError
     from affectstore.store.archive import archive_store
     from affectstore.store.inspect import pack_store
+    from affectstore.store.listing import write_listing
 
+    what = list(what or [])
+    if what and what[0].lower().endswith(".zip"):
+        zip_to, what = zip_to or what[0], what[1:]
     try:
-        if zip_to and (dataset or feature):
-            raise StoreError("--zip archives the whole store; leave out DATASET and FEATURE.")
+        if zip_to and what:
+            raise StoreError("OUT.zip archives the whole store; leave out DATASET and FEATURE.")
+        if len(what) > 2:
+            raise StoreError(f"pack takes STORE [DATASET [FEATURE]] or STORE OUT.zip. Got {' '.join(what)!r} after the store.")
         handle = _open_store(store, "a")
-        for ds, feat, name in pack_store(handle, dataset, feature):
+        for ds, feat, name in pack_store(handle, *(what + [None, None])[:2]):
             typer.echo(f"{ds}/{feat}: {'packed as ' + name if name else 'nothing to pack'}")
+        if handle.local_root is not None:
+            write_listing(handle)
         if zip_to:
             summary = archive_store(handle, zip_to)
             typer.echo(f"wrote {summary.path} ({summary.files} files, {summary.bytes} bytes; "
                        + ", ".join(f"{k}: {n} videos" for k, n in summary.videos.items()) + ")")
     except StoreError as exc:
         raise _fail(exc) from None
+
+
+@store_app.command("unpack")
+def store_unpack_cmd(
+    archive: str = typer.Argument(..., help="A .zip store made by `affect store pack STORE OUT.zip` (path or URL)."),
+    folder: str = typer.Argument(..., help="New or empty folder to unpack into."),
+) -> None:
+    """Unpack a .zip store into a folder store, every entry checked against the archive's checksum manifest."""
+    from affectstore.store import StoreError
+    from affectstore.store.share import unpack_archive
+
+    try:
+        summary = unpack_archive(archive, folder)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"unpacked {summary.files} files ({summary.bytes} bytes) into {summary.folder}; "
+               + ", ".join(f"{k}: {n} videos" for k, n in summary.videos.items()))
+
+
+@store_app.command("merge")
+def store_merge_cmd(
+    sources: list[str] = typer.Argument(..., help="Stores to merge (folders, .zip files or URLs)."),
+    out: str = typer.Option(..., "--out", help="Store to merge into (created when missing)."),
+    rename: list[str] = typer.Option([], "--rename", help="DATASET/FEATURE=NEW: keep an incoming feature set with another config under NEW."),
+    pack: bool = typer.Option(True, "--pack/--no-pack", help="Pack the merged feature sets for fast reading."),
+) -> None:
+    """The union of stores: same feature and config hash merge video by video; a different config is refused or renamed."""
+    from affectstore.store import StoreError
+    from affectstore.store.share import merge_stores, parse_renames
+
+    try:
+        summary = merge_stores(sources, out, parse_renames(rename), pack=pack)
+    except (StoreError, ValueError) as exc:
+        raise _fail(exc) from None
+    typer.echo(summary.text())
+
+
+@store_app.command("import")
+def store_import_cmd(
+    store: str = STORE_ARG,
+    dataset: str = typer.Argument(..., help="Dataset group to import into."),
+    feature: str = typer.Argument(..., help="Feature-set name for the imported features."),
+    source: str = typer.Argument(..., help="Folder of per-video .npy/.pt files, a .pt, .h5/.hdf5 or (with --trust-pickle) .pkl file."),
+    fmt: str = typer.Option(None, "--format", help="npy, pt, hdf5 or pickle (default: from the suffix)."),
+    rate: float = typer.Option(None, "--rate", help="Frame rate in Hz of T x D arrays without their own times."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float16."),
+    provenance: list[str] = typer.Option([], "--provenance", "-p", help="KEY=VALUE about the source (model, who, paper), repeatable."),
+    config: str = typer.Option(None, "--config", help="JSON object (or @FILE) with the config that made the features; its hash is the set's config hash."),
+    columns: str = typer.Option(None, "--columns", help="Comma list of column names."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow a pickled dict (unpickling runs code from the file)."),
+) -> None:
+    """Import features computed elsewhere as a feature set, with the provenance you give."""
+    from affectstore.store import StoreError
+    from affectstore.store.importers import import_features, parse_config, parse_provenance
+
+    try:
+        summary = import_features(
+            store, dataset, feature, source, fmt=fmt, rate=rate, dtype=dtype, provenance=parse_provenance(provenance),
+            config=parse_config(config), trust_pickle=trust_pickle,
+            columns=[c.strip() for c in columns.split(",")] if columns else None,
+        )
+    except (StoreError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{dataset}/{feature}: imported {summary.imported} videos ({summary.already} already there) from "
+               f"{source} [{summary.format}], config {summary.config_hash}")
 
 
 @store_app.command("rm")
@@ -171,6 +243,10 @@ def extract(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     pack: bool | None = typer.Option(None, "--pack/--no-pack", help="Pack complete feature sets for fast reading (default on)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes for CPU-only passes (openSMILE, Whisper on CPU, fer)."),
+    dask: str | None = typer.Option(None, "--dask", help="Address of a Dask scheduler (tcp://host:8786): per-video tasks on its workers."),
+    workers: int | None = typer.Option(None, "--workers", help="Run on a Dask LocalCluster of N worker processes on this machine."),
+    hash_media: bool = typer.Option(False, "--hash-media", help="Record the SHA-256 of every input file (and one over the dataset) in the provenance."),
+    dataset_name: str | None = typer.Option(None, "--dataset-name", help="The dataset's group in the store (default: the recipe's name or DATASET); two clips folders need two names."),
 ) -> None:
     """Extract features for every video of a dataset into a store; skips what is done, records failures. Exit 1 if any video failed."""
     from affectstore.datasets.base import DatasetError
@@ -182,7 +258,8 @@ def extract(
         summary = extract_command(
             dataset, root, features=features, store=store, recipe=recipe, dataset_options=option, settings=setting,
             split=split, videos=videos or None, limit=limit, shard=shard, device=device, dtype=dtype,
-            batch_size=batch_size, progress=progress, pack=pack, jobs=jobs,
+            batch_size=batch_size, progress=progress, pack=pack, jobs=jobs, dataset_name=dataset_name,
+            hash_media=hash_media or None, dask=dask, workers=workers,
         )
     except (ExtractorError, DatasetError, StoreError, ValueError) as exc:
         raise _fail(exc) from None

@@ -1,4 +1,4 @@
-"""`affect store pack FOLDER --zip FILE.zip`: one read-only file holding a folder store's complete work.
+"""`affect store pack FOLDER FILE.zip`: one read-only file holding a folder store's complete work.
 
 A .zip store is a read format and a pack target: it is only ever written here, whole,
 into a temporary file that replaces the target in one rename, so an interrupted pack
@@ -6,7 +6,9 @@ leaves the old archive (or none), never an unreadable one. Entries are stored
 uncompressed (float features barely compress, and stored entries read without
 inflating). Only what readers trust goes in: metadata, complete videos (with their
 marks), failure records and complete current packs; unmarked leftovers, incomplete or
-stale packs, claims and temporary files stay out.
+stale packs, claims and temporary files stay out. The archive ends with the store's
+listing file (listing.py) holding the size and CRC-32C of every other entry: the checksum
+manifest that `unpack` and `verify` check, and the folder names remote readers list.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from affectstore.store import chunks
 from affectstore.store.errors import StoreError
+from affectstore.store.listing import LISTING, build_listing, listing_document, restrict
 from affectstore.store.store import FeatureStore
 
 logger = logging.getLogger(__name__)
@@ -53,6 +57,14 @@ def _members(store: FeatureStore) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A stored (uncompressed) entry with a fixed date, so packing the same store twice gives the same bytes."""
+    info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info
+
+
 def archive_store(store: FeatureStore, target: str | os.PathLike) -> ArchiveSummary:
     """Write the complete work of the folder store ``store`` into the .zip file ``target`` (replaced atomically)."""
     target = Path(target)
@@ -69,14 +81,20 @@ def archive_store(store: FeatureStore, target: str | os.PathLike) -> ArchiveSumm
     if target.is_dir():
         raise StoreError(f"{target} is a folder; pass the path of the .zip file to write.")
     members = _members(store)
+    names = build_listing(store)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.partial")
     size = 0
+    files: dict[str, list[int]] = {}
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             for path in members:
-                archive.write(path, path.relative_to(root).as_posix())
-                size += path.stat().st_size
+                data = path.read_bytes()  # the bytes checksummed are the bytes archived
+                name = path.relative_to(root).as_posix()
+                archive.writestr(_entry(name), data)
+                files[name] = chunks.file_sum(data)
+                size += len(data)
+            archive.writestr(_entry(LISTING), listing_document(restrict(names, list(files)), files))
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -98,8 +98,14 @@ def codecs(checksum: bool) -> tuple:
 
 
 @functools.lru_cache(maxsize=512)
-def array_metadata(shape: tuple[int, ...], dtype: str, chunk_shape: tuple[int, ...], checksum: bool) -> bytes:
-    """zarr.json of an uncompressed array, made by Zarr itself (cached: the same shapes recur)."""
+def array_metadata(
+    shape: tuple[int, ...], dtype: str, chunk_shape: tuple[int, ...], checksum: bool,
+    dims: tuple[str, ...] | None = None, attributes: str = "{}",
+) -> bytes:
+    """zarr.json of an uncompressed array, made by Zarr itself (cached: the same shapes recur).
+
+    ``dims``: the Zarr v3 ``dimension_names`` (xarray's dims); ``attributes``: a JSON object.
+    """
     meta = ArrayV3Metadata(
         shape=shape,
         data_type=get_data_type_from_native_dtype(np.dtype(dtype)),
@@ -107,10 +113,29 @@ def array_metadata(shape: tuple[int, ...], dtype: str, chunk_shape: tuple[int, .
         chunk_key_encoding=DefaultChunkKeyEncoding(separator="/"),
         fill_value=0,
         codecs=codecs(checksum),
-        attributes={},
-        dimension_names=None,
+        attributes=json.loads(attributes),
+        dimension_names=dims,
     )
     return meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+
+
+def string_array_files(path: str, values: tuple[str, ...], checksum: bool, dims: tuple[str, ...] | None) -> tuple[tuple[str, bytes], ...]:
+    """Keys and bytes of a 1-D string array, written by zarr itself into memory (its string codec is zarr's to own)."""
+    from zarr.storage import MemoryStore
+
+    written: dict = {}
+    group = zarr.open_group(MemoryStore(store_dict=written), mode="w")
+    arr = group.create_array(
+        "a", shape=(len(values),), chunks=(max(len(values), 1),), dtype=str, compressors=[Crc32cCodec()] if checksum else None,
+        fill_value=None, dimension_names=dims, config={"write_empty_chunks": True},
+    )
+    if values:
+        arr[...] = np.array(values, dtype=object)
+    out = []
+    for key, buf in sorted(written.items()):
+        if key.startswith("a/"):
+            out.append((f"{path}/{key[2:]}", buf.to_bytes()))
+    return tuple(out)
 
 
 def encode_chunk(data: np.ndarray, checksum: bool) -> bytes:
@@ -119,17 +144,22 @@ def encode_chunk(data: np.ndarray, checksum: bool) -> bytes:
     return raw + _CRC.pack(crc32c(raw)) if checksum else raw
 
 
-def array_files(path: str, data: np.ndarray, checksum: bool, chunk_rows: int | None = None) -> Iterator[tuple[str, bytes]]:
+def array_files(
+    path: str, data: np.ndarray, checksum: bool, chunk_rows: int | None = None,
+    dims: tuple[str, ...] | None = None, attributes: dict | None = None,
+) -> Iterator[tuple[str, bytes]]:
     """Keys and bytes of an uncompressed array holding ``data``, as Zarr writes them.
 
     One chunk holds everything, or (``chunk_rows``) the array is chunked by rows only;
     the last chunk is stored full-size, padded with the fill value 0, as Zarr does.
+    ``dims`` and ``attributes`` go into its metadata (see `array_metadata`).
     """
     if chunk_rows is None:
         chunk_shape = tuple(max(n, 1) for n in data.shape)
     else:
         chunk_shape = (max(1, chunk_rows), *(max(n, 1) for n in data.shape[1:]))
-    yield f"{path}/zarr.json", array_metadata(data.shape, data.dtype.str, chunk_shape, checksum)
+    attrs = json.dumps(attributes or {}, sort_keys=True)
+    yield f"{path}/zarr.json", array_metadata(data.shape, data.dtype.str, chunk_shape, checksum, dims, attrs)
     if not data.size:
         return
     rows = chunk_shape[0]
@@ -217,10 +247,12 @@ def _getter(source) -> Callable[[str], bytes | None]:
     return get
 
 
-def read_array(array: zarr.Array, source) -> np.ndarray:
+def read_array(array: zarr.Array, source, fetch_many: Callable[[list[str]], list] | None = None) -> np.ndarray:
     """All of ``array``, refusing missing chunks (Zarr would return zeros), wrong sizes and bad checksums.
 
     ``source``: the zarr store under the array, or a function key -> bytes reading it faster.
+    ``fetch_many``: a function keys -> bytes of each, used to fetch a few chunks at a time
+    concurrently from a remote store.
     """
     plain, checksum = layout_of(array)
     if array.size == 0:
@@ -236,10 +268,16 @@ def read_array(array: zarr.Array, source) -> np.ndarray:
     dtype = np.dtype(array.dtype).newbyteorder("<")
     out = np.empty(array.shape, dtype=array.dtype)
     nbytes = int(np.prod(array.chunks)) * dtype.itemsize
-    for sel, key in chunk_keys(array):
-        data = check_chunk(key, get(key), nbytes, checksum)
-        block = np.frombuffer(data, dtype=dtype).reshape(array.chunks)
-        out[sel] = block[tuple(slice(0, s.stop - s.start) for s in sel)]
+    grid = list(chunk_keys(array))
+    # A few chunks in flight at once (bounded: each may be 16 MiB) when fetching remotely.
+    step = max(1, min(8, (256 << 20) // max(nbytes, 1))) if fetch_many is not None else 1
+    for i in range(0, len(grid), step):
+        part = grid[i : i + step]
+        raws = fetch_many([k for _, k in part]) if fetch_many is not None and len(part) > 1 else [get(part[0][1])]
+        for (sel, key), raw in zip(part, raws, strict=True):
+            data = check_chunk(key, raw, nbytes, checksum)
+            block = np.frombuffer(data, dtype=dtype).reshape(array.chunks)
+            out[sel] = block[tuple(slice(0, s.stop - s.start) for s in sel)]
     return out
 
 

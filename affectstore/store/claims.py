@@ -346,6 +346,9 @@ def pack_when_complete(
             name = store.pack(dataset, feature)
         if name is None:
             return PackOutcome("failed", reason="the complete set changed while packing; pack again later")
+        from affectstore.store.listing import write_listing
+
+        write_listing(store)  # so the folder can be served over http(s) as it is
         return PackOutcome("packed", name)
     except (StoreError, OSError) as exc:
         logger.warning("packing %s/%s skipped: %s (run `affect store pack %s` later)", dataset, feature, exc, store.location)

@@ -40,6 +40,18 @@ def fingerprint(done_keys: list[str]) -> str:
     return f"n{len(done_keys)}x{digest}"
 
 
+def rows_per_chunk(n_rows: int, row_bytes: int) -> int:
+    """Rows per chunk of a packed array: chunks of at most ~16 MiB, split evenly.
+
+    Zarr stores an edge chunk full-size; even chunks keep that padding under one row per
+    chunk, so a pack takes the bytes of its data (12 x 88 floats is one 4 KiB chunk, not
+    16 MiB; 17 MiB is two 8.5 MiB chunks, not 32 MiB).
+    """
+    n_rows = max(1, n_rows)
+    n_chunks = max(1, -(-n_rows * row_bytes // PACK_CHUNK_BYTES))
+    return -(-n_rows // n_chunks)
+
+
 def current_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str]) -> str | None:
     """Name of a complete pack of exactly the videos ``done``, None when there is none."""
     want = fingerprint(done)
@@ -67,26 +79,26 @@ def build_pack(store: "FeatureStore", dataset: str, feature: str, done: list[str
     # A unique suffix lets two processes pack at once without writing the same chunks.
     name = f"{fingerprint(done)}-{uuid.uuid4().hex[:8]}"
     prefix = f"{base}/packed/{name}"
-    # Never a chunk larger than the data: a small feature set is not padded to 16 MiB.
-    rows = max(1, min(PACK_CHUNK_BYTES // max(1, dim * dtype.itemsize), len(values)))
+    rows = rows_per_chunk(len(values), dim * dtype.itemsize)
     _put(store, f"{base}/packed/zarr.json", chunks.group_doc({}), only_new=True)
     _put(store, f"{prefix}/zarr.json", chunks.group_doc({"complete": False, "created": now()}))
     sums: dict[str, list[int]] = {}
+    # Dimension names and attributes so that xarray opens a pack as a table of rows.
     arrays = [
-        ("values", values, rows),
-        ("times", times, None),
-        ("offsets", offsets, None),
+        ("values", values, rows, ("row", "column"), {"coordinates": "times"}),
+        ("times", times, None, ("row",), {"units": "s", "long_name": "seconds from the start of each row's video"}),
+        ("offsets", offsets, None, ("video_edge",), {"long_name": "rows offsets[i]:offsets[i+1] are video keys[i]"}),
     ]
-    for array_name, data, chunk_rows in arrays:
-        for key, data_bytes in chunks.array_files(f"{prefix}/{array_name}", data, checksum, chunk_rows):
-            _put(store, key, data_bytes)
-            sums[key[len(prefix) + 1 :]] = chunks.file_sum(data_bytes)
-    group = store.node(prefix, f"{base} pack {name}")
-    chunks.create_array(group, "keys", np.array(done, dtype=object), checksum)
-    for key in ("keys/zarr.json", "keys/c/0"):
-        data_bytes = store.get_bytes(f"{prefix}/{key}")
-        if data_bytes is not None:
-            sums[key] = chunks.file_sum(data_bytes)
+    files = []
+    for array_name, data, chunk_rows, dims, attrs in arrays:
+        files.extend(chunks.array_files(f"{prefix}/{array_name}", data, checksum, chunk_rows, dims, attrs))
+    columns = prov.get("columns")
+    if columns and len(columns) == dim:
+        files.extend(chunks.string_array_files(f"{prefix}/column", tuple(str(c) for c in columns), checksum, ("column",)))
+    files.extend(chunks.string_array_files(f"{prefix}/keys", tuple(done), checksum, ("video",)))
+    for key, data_bytes in files:
+        _put(store, key, data_bytes)
+        sums[key[len(prefix) + 1 :]] = chunks.file_sum(data_bytes)
     if _changed_since(store, dataset, feature, done, started):
         logger.info("not marking pack %s of %s complete: videos changed while packing", name, base)
         store.delete_dir(prefix)
@@ -125,7 +137,7 @@ def read_pack(
         if store.local_root is not None:
             values_all = rawio.read_raw_chunked(store.local_root / prefix / "values", arrays["values"], dtype, dim)
         if values_all is None:
-            values_all = chunks.read_array(arrays["values"], store.get_bytes)
+            values_all = chunks.read_array(arrays["values"], store.get_bytes, store.storage.get_many)
     except (DamagedChunk, FileNotFoundError) as damage:
         if store.get_bytes(f"{prefix}/zarr.json") is None:
             return None  # dropped by a writer while we read: the caller reads the videos instead
@@ -164,17 +176,4 @@ def _changed_since(store: "FeatureStore", dataset: str, feature: str, done: list
 
 
 def _put(store: "FeatureStore", key: str, data: bytes, *, only_new: bool = False, atomic: bool = False) -> None:
-    root = store.local_root
-    if root is not None:
-        path = root / key
-        if only_new and path.exists():
-            return
-        if atomic:
-            rawio.write_atomic(path, data)
-        else:
-            rawio.write_files(root, [(key, data)])
-        return
-    buf = chunks.buffer(data)
-    sync(store.backend.set_if_not_exists(key, buf) if only_new else store.backend.set(key, buf))
-
-
+    store.storage.put(key, data, only_new=only_new, atomic=atomic)

@@ -57,7 +57,8 @@ def complete_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("rate", None)
     out.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     out.setdefault("host", socket.gethostname())
-    out.setdefault("library_versions", library_versions())
+    # One key for library versions: the tracked ones, plus whatever the extractor named itself.
+    out["libraries"] = {**library_versions(), **(out.pop("library_versions", None) or {}), **(out.get("libraries") or {})}
     # Round-trip through JSON now, so a value that cannot be stored fails here with its name.
     try:
         return json.loads(json.dumps(out))

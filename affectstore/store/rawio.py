@@ -185,6 +185,35 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_exclusive(path: Path, data: bytes) -> bool:
+    """Create `path` holding `data` unless it exists (then leave it); True when this call created it.
+
+    Exclusive and whole: the bytes go to a temp file first, then get their name by a hard
+    link, which fails when the name exists (atomic on local disks and NFS), so of several
+    processes creating one document exactly one succeeds and no one reads half of it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: exclusive create, then write
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def remove_tree(path: Path) -> None:
     """Delete a folder and everything below it; a missing folder is fine."""
     shutil.rmtree(path, ignore_errors=True)

@@ -31,11 +31,10 @@ from typing import Any, Iterable, Literal
 
 import numpy as np
 import zarr
-from zarr.storage import LocalStore, ZipStore
-
-from affectstore.store import chunks, rawio, read, write
-from affectstore.store.chunks import LAYOUT, DamagedChunk, sync
-from affectstore.store.backend import open_backend, zip_refusal
+from affectstore.store import chunks, read, write
+from affectstore.store.chunks import LAYOUT, DamagedChunk
+from affectstore.store.backend import open_backend
+from affectstore.store.storage import Storage
 from affectstore.store.errors import (
     ConfigMismatchError,
     DamagedStoreError,
@@ -63,11 +62,11 @@ class FeatureStore:
     write (creating the store if needed).
     """
 
-    def __init__(self, backend, root: zarr.Group, location: str):
-        self._backend = backend
+    def __init__(self, storage: Storage, root: zarr.Group, location: str):
+        self._storage = storage
         self.root_group = root
         self.location = location
-        self.read_only = backend.read_only
+        self.read_only = storage.read_only
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -80,10 +79,10 @@ class FeatureStore:
         """Open the store at `location`; `mode="a"` creates it when missing (a folder or a URL, never a .zip)."""
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' (read) or 'a' (read and write). Got {mode!r} instead.")
-        backend = open_backend(location, mode == "r", storage_options)
+        storage = open_backend(location, mode == "r", storage_options)
         text = os.fspath(location)
         try:
-            root = zarr.open_group(backend, mode="r" if mode == "r" else "a")
+            root = zarr.open_group(storage.zarr_store, mode="r" if mode == "r" else "a")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
             raise NotAStoreError(f"{text} is not an affectstore store: it holds no Zarr v3 group ({exc}).") from exc
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
@@ -99,32 +98,38 @@ class FeatureStore:
                     "Point --store at a store made by affectstore."
                 )
             root.attrs[META] = {"format": FORMAT_VERSION}
+        elif mode == "r" and (not storage.can_list or storage.is_zip):
+            # Servers that cannot list (http) read the listing file written by `affect store pack`;
+            # an archive's listing was written with it, so it is exact and saves walking its directory.
+            from affectstore.store.listing import read_listing
+
+            storage.listing = read_listing(storage)
         elif not isinstance(meta, dict) or meta.get("format", 0) > FORMAT_VERSION:
             raise StoreError(
                 f"{text} uses store format {meta.get('format') if isinstance(meta, dict) else meta!r}, newer than this "
                 f"affectstore understands ({FORMAT_VERSION}). Upgrade affectstore."
             )
-        return cls(backend, root, text)
+        return cls(storage, root, text)
 
     def __repr__(self) -> str:
         return f"FeatureStore({self.location!r}, read_only={self.read_only})"
 
     def require_writable(self) -> None:
         """Raise `StoreError` unless this store may be written (never a .zip, never one opened with mode="r")."""
-        if isinstance(self._backend, ZipStore):
-            raise StoreError(zip_refusal(self.location))
+        if self._storage.refusal:
+            raise StoreError(self._storage.refusal)
         if self.read_only:
             raise StoreError(f"Store {self.location} is open read-only; open it with mode='a' to write.")
 
     @property
     def local_root(self) -> Path | None:
         """The folder of a local store, None for .zip and remote stores."""
-        return Path(self._backend.root) if isinstance(self._backend, LocalStore) else None
+        return self._storage.local_root
 
     @property
     def is_zip(self) -> bool:
         """True for a .zip archive (read-only by design)."""
-        return isinstance(self._backend, ZipStore)
+        return self._storage.is_zip
 
     def damage_hint(self) -> str:
         """What to do about damaged bytes in this store."""
@@ -140,21 +145,11 @@ class FeatureStore:
     # --------------------------------------------------------------- raw keys
     def list_names(self, prefix: str) -> list[str]:
         """Names of the child nodes under `prefix` (its own metadata document left out)."""
-
-        async def collect() -> list[str]:
-            return [k async for k in self._backend.list_dir(prefix) if k != "zarr.json"]
-
-        return sync(collect())
+        return self._storage.list_names(prefix)
 
     def get_bytes(self, key: str) -> bytes | None:
         """The bytes stored under `key`, None when absent."""
-        if self.local_root is not None:  # a plain read: zarr's event-loop round trip cost more than the read
-            try:
-                return (self.local_root / key).read_bytes()
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                return None
-        buf = sync(self._backend.get(key, prototype=chunks.PROTOTYPE))
-        return None if buf is None else buf.to_bytes()
+        return self._storage.get(key)
 
     def get_json(self, key: str, where: str | None = None) -> dict | None:
         """The JSON document under `key` (None when absent); unreadable JSON raises `DamagedStoreError`."""
@@ -171,14 +166,11 @@ class FeatureStore:
 
     def put_group(self, path: str, attributes: dict) -> None:
         """Write a group node in one atomic put (a mark or a failure record)."""
-        sync(self._backend.set(f"{path}/zarr.json", chunks.buffer(chunks.group_doc(attributes))))
+        self._storage.put(f"{path}/zarr.json", chunks.group_doc(attributes), atomic=True)
 
     def delete_dir(self, path: str) -> None:
         """Delete everything under `path` (a missing path is fine)."""
-        if self.local_root is not None:
-            rawio.remove_tree(self.local_root / path)
-        else:
-            sync(self._backend.delete_dir(path))
+        self._storage.delete_dir(path)
 
     def _node(self, path: str, where: str) -> zarr.Group | zarr.Array:
         try:
@@ -279,12 +271,12 @@ class FeatureStore:
         if doc is None:
             # Several writers may start at once (SLURM array): every step is idempotent, and the
             # feature group appears in one exclusive put that already holds its provenance.
-            empty = chunks.buffer(chunks.group_doc({}))
-            sync(self._backend.set_if_not_exists(f"{dataset}/zarr.json", empty))
+            empty = chunks.group_doc({})
+            self._storage.put(f"{dataset}/zarr.json", empty, only_new=True)
             for sub in ("videos", "done", "failed", "packed"):
-                sync(self._backend.set_if_not_exists(f"{path}/{sub}/zarr.json", empty))
+                self._storage.put(f"{path}/{sub}/zarr.json", empty, only_new=True)
             meta = {META: chunks.seal({"provenance": prov, "layout": LAYOUT})}
-            sync(self._backend.set_if_not_exists(f"{path}/zarr.json", chunks.buffer(chunks.group_doc(meta))))
+            self._storage.put(f"{path}/zarr.json", chunks.group_doc(meta), only_new=True)
             doc = self.get_json(f"{path}/zarr.json", path)
         meta = doc.get("attributes", {}).get(META)
         if meta is None:
@@ -309,20 +301,22 @@ class FeatureStore:
 
     # -------------------------------------------------------------- writing
     def write_video(
-        self, dataset: str, feature: str, video_id: str, values: np.ndarray, times: np.ndarray, *, config_hash: str
+        self, dataset: str, feature: str, video_id: str, values: np.ndarray, times: np.ndarray, *, config_hash: str,
+        media: dict[str, Any] | None = None,
     ) -> None:
         """Write one video's `values` (T x D) and `times` (T), then its completion mark.
 
-        `config_hash` must equal the feature set's; values are cast to its dtype.
+        `config_hash` must equal the feature set's; values are cast to its dtype. `media`
+        (the input files' sizes and hashes) goes into the mark.
         """
-        write.write_video(self, dataset, feature, video_id, values, times, config_hash=config_hash)
+        write.write_video(self, dataset, feature, video_id, values, times, config_hash=config_hash, media=media)
 
     def write_text(
         self, dataset: str, feature: str, video_id: str, start: Iterable[float], end: Iterable[float],
-        text: Iterable[str], *, config_hash: str,
+        text: Iterable[str], *, config_hash: str, media: dict[str, Any] | None = None,
     ) -> None:
         """Write one video's transcript segments (`start`, `end` in seconds, `text`), then its completion mark."""
-        write.write_text(self, dataset, feature, video_id, start, end, text, config_hash=config_hash)
+        write.write_text(self, dataset, feature, video_id, start, end, text, config_hash=config_hash, media=media)
 
     def record_failure(
         self, dataset: str, feature: str, video_id: str, stage: str, reason: str, *, config_hash: str | None = None
@@ -432,17 +426,7 @@ class FeatureStore:
     # ---------------------------------------------------------------- misc
     def size_bytes(self) -> int | None:
         """Bytes the store takes (None where the backend cannot tell cheaply)."""
-        if self.local_root is not None:
-            total = 0
-            for dirpath, _, files in os.walk(self.local_root):
-                total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
-            return total
-        if self.is_zip:
-            return Path(self._backend.path).stat().st_size
-        try:
-            return int(sync(self._backend.getsize_prefix("")))
-        except (NotImplementedError, AttributeError, TypeError):
-            return None
+        return self._storage.size()
 
     def video_keys(self, dataset: str, feature: str) -> list[str]:
         """Keys of every video group, complete or not (for verification)."""
@@ -476,7 +460,12 @@ class FeatureStore:
     @property
     def backend(self):
         """The zarr store underneath (for the modules of this package)."""
-        return self._backend
+        return self._storage.zarr_store
+
+    @property
+    def storage(self) -> Storage:
+        """The storage seam underneath: get, put, delete, list (for the modules of this package)."""
+        return self._storage
 
     def packs(self, dataset: str, feature: str) -> dict[str, dict[str, Any]]:
         """Packed copies by name with their attributes, and whether each matches the current complete set."""

@@ -70,7 +70,7 @@ def recorded_source(store: Any, dataset: str, features: Iterable[str]) -> dict[s
     """The dataset (adapter, absolute root, options) the store recorded when ``features`` were extracted."""
     for name in features:
         try:
-            source = store.provenance(dataset, name).get("source")
+            source = store.provenance(dataset, name).get("dataset")
         except Exception:  # noqa: BLE001 - a missing feature is reported by feature_infos with the right names
             continue
         if isinstance(source, dict) and source.get("root"):

@@ -97,7 +97,7 @@ def test_end_to_end_shapes_times_provenance(dataset, reference, tiny_models):
         assert prov["rate"] == {"egemaps": None, "vad": None, "egemaps-lld": 100.0}.get(output, 50.0)
         assert prov["dim"] == {"vad": 3, "vad-frames": 3, "egemaps": 88, "egemaps-lld": 25}.get(output, 32)
         assert prov["dtype"] == "float32" and prov["config"] == extractor.config.to_dict()
-        assert prov["created"] and prov["host"] and prov["library_versions"]["numpy"]
+        assert prov["created"] and prov["host"] and prov["libraries"]["numpy"] and "library_versions" not in prov
         if output.startswith(("wav2vec2", "vad", "hubert")):
             assert prov["model_id"] == tiny_models[extractor.name]
             assert set(prov["model"]["weights_sha256"]) == {"model.safetensors"}
@@ -343,3 +343,46 @@ def test_unexpected_decode_error_is_recorded_and_the_run_goes_on(dataset, tmp_pa
     assert (summary.done, summary.failed) == (len(ids) - 1, 1)
     (failure,) = {f for f in summary.failures if f.feature == "egemaps"}
     assert (failure.video_id, failure.stage, failure.reason) == (ids[2], "decode", "RuntimeError: decoder blew up")
+
+
+def test_two_clips_datasets_in_one_store_need_two_names(dataset, clip_tools, tmp_path):
+    from affectstore.extract.runner import extract_command
+
+    root, ids = dataset
+    write_clips, _, _ = clip_tools
+    other = tmp_path / "other-clips"
+    other_ids = write_clips(other, (0.8, 1.1), exts=(".wav",))
+    store = tmp_path / "s.zarr"
+    run_extraction("clips", root, ["egemaps"], store, options=QUIET)
+    with pytest.raises(ExtractionError, match=r"holds egemaps of dataset clips at .*; this run reads clips at .*other-clips\. "
+                                              r"Pass --dataset-name NAME \(e\.g\. --dataset-name other-clips\)"):
+        run_extraction("clips", other, ["egemaps"], store, options=QUIET)
+    summary = extract_command("clips", str(other), features="egemaps", store=str(store), dataset_name="other", progress=False)
+    assert summary.done == len(other_ids)
+    opened = FeatureStore.open(store)
+    assert opened.datasets() == ["clips", "other"]
+    assert sorted(opened.completed("other", "egemaps")) == sorted(other_ids)
+    assert sorted(opened.completed("clips", "egemaps")) == ids
+    assert opened.provenance("other", "egemaps")["dataset"]["root"] == str(other)
+
+
+def test_marks_record_media_sizes_and_hashes_with_hash_media(dataset, tmp_path):
+    import hashlib
+
+    from affectstore.store import encode_id
+
+    root, ids = dataset
+    run_extraction("clips", root, ["egemaps"], tmp_path / "s.zarr", options=RunOptions(progress=False, hash_media=True))
+    store = FeatureStore.open(tmp_path / "s.zarr")
+    marks = store.marks("clips", "egemaps")
+    for vid in ids:
+        (item,) = marks[encode_id(vid)]["media"]["files"]
+        path = root / vid
+        assert item == {"path": vid, "size": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    origin = store.provenance("clips", "egemaps")["dataset"]
+    assert origin["media_bytes"] == sum((root / v).stat().st_size for v in ids) and len(origin["sha256"]) == 64
+    run_extraction("clips", root, ["egemaps"], tmp_path / "t.zarr", videos=[ids[0]], options=QUIET)
+    plain = FeatureStore.open(tmp_path / "t.zarr")
+    (item,) = plain.marks("clips", "egemaps")[encode_id(ids[0])]["media"]["files"]
+    assert "sha256" not in item and item["size"] == (root / ids[0]).stat().st_size
+    assert "sha256" not in plain.provenance("clips", "egemaps")["dataset"]

@@ -33,9 +33,9 @@ def extracted(tmp_path_factory):
 
 def test_extraction_records_the_dataset_root_and_options(extracted):
     built, store = extracted
-    source = FeatureStore.open(store).provenance("clips", "egemaps")["source"]
-    assert source == {"adapter": "clips", "root": str(built.root.resolve()),
-                      "options": {"group_column": "speaker", "targets": "emotion"}}
+    source = FeatureStore.open(store).provenance("clips", "egemaps")["dataset"]
+    assert source["adapter"] == "clips" and source["root"] == str(built.root.resolve())
+    assert source["options"] == {"group_column": "speaker", "targets": "emotion"}
 
 
 def test_train_after_extract_needs_no_data_root(extracted, tmp_path, monkeypatch):
@@ -134,7 +134,7 @@ def test_emi_line_as_typed_with_the_repo_recipe(tmp_path, monkeypatch):
     for name, dim, frames in (("gigachat", 8, 1), ("hubert", 6, 5), ("mobilevit", 5, 4)):
         prov = {"extractor": "synthetic", "config_hash": f"h-{name}", "dim": dim, "dtype": "float32",
                 "kind": "video" if frames == 1 else "frames", "rate": None if frames == 1 else 5.0,
-                "source": {"adapter": "emi", "root": str(built.root.resolve()), "options": {}}}
+                "dataset": {"adapter": "emi", "root": str(built.root.resolve()), "options": {}}}
         st.create_feature("emi", name, prov)
         for vid in built.ids:
             x = rng.normal(size=(frames, dim)).astype(np.float32)

@@ -92,9 +92,8 @@ def run_extraction(
         parsed = parse_shard(shard)
     else:
         raise ExtractionError(f"shard must be 'I/N', (I, N), None or False. Got {shard!r} instead.")
-    source = {"adapter": dataset, "root": str(Path(adapter.root).resolve()),
-              "options": {k: v for k, v in dict(dataset_options or {}).items()}}
-    runner = Runner(the_store, group, entries, plan, adapter, options, limit=limit, shard=parsed, source=source)
+    runner = Runner(the_store, group, entries, plan, adapter, options, limit=limit, shard=parsed,
+                    dataset_options=dict(dataset_options or {}))
     return runner.run()
 
 
@@ -117,13 +116,19 @@ def extract_command(
     progress: bool = True,
     pack: bool | None = None,
     jobs: int | None = None,
+    dataset_name: str | None = None,
+    hash_media: bool | None = None,
+    dask: str | None = None,
+    workers: int | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> RunSummary:
     """What ``affect extract`` does: merge recipe, environment and command line, then :func:`run_extraction`.
 
     Precedence: command line > DATA_ROOT (root only) > recipe. ``features`` is a comma list;
     default: every extractor of the recipe. ``settings``: ``FEATURE.SETTING=VALUE`` pairs;
-    ``dataset_options``: adapter ``key=value`` pairs.
+    ``dataset_options``: adapter ``key=value`` pairs. ``dataset_name``: the dataset's group in
+    the store (default: the recipe's name, else the adapter's), so that two datasets read by
+    one adapter (two ``clips`` folders) live side by side in one store.
     """
     from affectstore.datasets.check import parse_options
     from affectstore.extract.recipe import dataset_root, load_recipe
@@ -158,6 +163,12 @@ def extract_command(
         known["pack"] = pack
     if jobs is not None:
         known["jobs"] = jobs
+    if hash_media is not None:
+        known["hash_media"] = hash_media
+    if dask is not None:
+        known["dask"] = dask
+    if workers is not None:
+        known["workers"] = workers
     try:
         options = RunOptions(**known, progress=progress)
     except ValueError as error:
@@ -171,7 +182,7 @@ def extract_command(
         store,
         settings=tables,
         dataset_options=opts,
-        store_dataset=plan.name if plan else None,
+        store_dataset=dataset_name or (plan.name if plan else None),
         split=split or (plan.split if plan else None),
         videos=videos,
         limit=limit if limit is not None else run.get("limit"),

@@ -175,9 +175,10 @@ class PassExecutor:
             self.sink.fail(video_id, name, stage, why)
 
 
-def write_output(store: Any, dataset: str, name: str, video_id: str, output: Any, config_hash: str) -> None:
-    """One output into the store with the writer its kind needs."""
+def write_output(store: Any, dataset: str, name: str, video_id: str, output: Any, config_hash: str,
+                 media: dict[str, Any] | None = None) -> None:
+    """One output into the store with the writer its kind needs; ``media`` (input sizes, hashes) goes into its mark."""
     if isinstance(output, Text):
-        store.write_text(dataset, name, video_id, output.start, output.end, output.text, config_hash=config_hash)
+        store.write_text(dataset, name, video_id, output.start, output.end, output.text, config_hash=config_hash, media=media)
     else:
-        store.write_video(dataset, name, video_id, output.values, output.times, config_hash=config_hash)
+        store.write_video(dataset, name, video_id, output.values, output.times, config_hash=config_hash, media=media)

@@ -38,12 +38,16 @@ class RunOptions:
     - ``isolate``: decode audio in a child process (a file that crashes FFmpeg costs one video).
     - ``jobs``: worker processes for passes whose extractors all compute on the CPU (each loads
       the models once and writes its videos itself; see :mod:`.workers`). 1: in this process.
+    - ``dask``: address of a Dask scheduler; ``workers``: size of a LocalCluster on this machine.
+      Either runs every pass as per-video tasks on the cluster's workers (see :mod:`.cluster`).
     - ``prefetch``: videos decoded ahead on a background thread (0: decode inline).
     - ``writer_thread``: write on a background thread, overlapping compute.
       Both default (None) to on when an extractor runs on CUDA, where the GPU computes
       while Python threads decode and write, and off on CPU, where they measured slower
       (benchmarks/extract_cpu.py: the threads compete for the GIL and the cores with torch).
     - ``pack``: pack feature sets whose selection is complete at the end.
+    - ``hash_media``: record the SHA-256 of every input file in its video's marks, and one over
+      the selection in the provenance (sizes are always recorded); costs one read of the media.
     - ``progress``: show a tqdm bar on stderr.
     - ``spill_dir``: folder for the temporary files of long clips (None: the system's).
     - ``by_size``: process videos in order of their input file's size (a cheap proxy of
@@ -58,10 +62,13 @@ class RunOptions:
     block_s: float = 30.0
     faces: str = "auto"
     jobs: int = 1
+    dask: str | None = None
+    workers: int | None = None
     isolate: bool = True
     prefetch: int | None = None
     writer_thread: bool | None = None
     pack: bool = True
+    hash_media: bool = False
     progress: bool = True
     spill_dir: str | None = None
     by_size: bool = True
@@ -71,6 +78,10 @@ class RunOptions:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be None or an int >= 1. Got {value!r} instead.")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1):
+            raise ValueError(f"workers must be None or an int >= 1. Got {self.workers!r} instead.")
+        if self.dask is not None and self.workers is not None:
+            raise ValueError("Give --dask ADDRESS (a running cluster) or --workers N (a cluster on this machine), not both.")
         for name in ("pool_faces", "face_chunk", "jobs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

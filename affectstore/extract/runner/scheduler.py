@@ -11,6 +11,7 @@ work the same for every input.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 from affectstore.extract.base import Extractor, OutputKind
 from affectstore.extract.errors import ExtractionError, InputError
 from affectstore.extract.feeders.base import Decoded, FeedContext, Feeder
+from affectstore.extract.runner.media import MediaRecorder, check_same_dataset, dataset_digest, dataset_provenance
 from affectstore.extract.runner.execute import PassExecutor, decode_stage, reason, write_output
 from affectstore.extract.runner.options import RunOptions, load_extractor
 from affectstore.extract.runner.plan import Pass, Plan
@@ -44,7 +46,7 @@ class Runner:
         *,
         limit: int | None = None,
         shard: tuple[int, int] | None = None,
-        source: dict[str, Any] | None = None,
+        dataset_options: dict[str, Any] | None = None,
     ) -> None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ExtractionError(f"limit must be an int >= 0. Got {limit!r} instead.")
@@ -57,12 +59,14 @@ class Runner:
         self.options = options or RunOptions()
         self.limit = limit
         self.shard = shard
-        #: the dataset the features came from (adapter, absolute root, options), kept in the provenance
-        #: so that `affect train` finds the labels without being told the root again
-        self.source = source
+        #: the adapter options of this run, kept in the provenance's dataset record (with the root) so
+        #: that `affect train` reads the labels as extraction did without being told again
+        self.dataset_options = dict(dataset_options or {})
         self.hashes = [e.config_hash for e in self.extractors]
         self.outputs = [list(e.output_names) for e in self.extractors]
         self._feature_hash = {name: h for names, h in zip(self.outputs, self.hashes, strict=True) for name in names}
+        self.media = MediaRecorder(adapter, self.options.hash_media)
+        self._by_id = {e.id: e for e in self.entries}
         self._feeders: list[Feeder] = [
             p.feeder(FeedContext(adapter, store, dataset, self.options, self.extractors)) for p in plan.passes
         ]
@@ -74,6 +78,7 @@ class Runner:
         from affectstore.store import ConfigMismatchError
 
         existing = set(self._store_features())
+        check_same_dataset(self.store, self.dataset, self.adapter, sorted(existing))
         for k in self.plan.order:  # producers first: a changed upstream config is named as the cause
             extractor, names, h = self.extractors[k], self.outputs[k], self.hashes[k]
             for name in names:
@@ -148,13 +153,14 @@ class Runner:
         )
         used = sorted({i for e in todo for i in needs[e.id]})
         self._kinds: dict[str, OutputKind] = {}
+        origin = {**dataset_provenance(self.adapter), "options": self.dataset_options}
+        if used and self.options.hash_media:
+            origin.update(dataset_digest(self.media, self.entries))
         for i in used:
             load_extractor(self.extractors[i])
             specs = self.extractors[i].output_specs()
             for name, prov in self.extractors[i].provenance().items():
-                if self.source is not None:
-                    prov = {**prov, "source": self.source}
-                self.store.create_feature(self.dataset, name, prov)
+                self.store.create_feature(self.dataset, name, {**prov, "dataset": origin})
                 self._kinds[name] = specs[name].kind
         summary.load_seconds = time.perf_counter() - started
         self._needs = needs
@@ -167,7 +173,13 @@ class Runner:
         self._writer = Writer(threads)
         self._elsewhere: dict[str, set[int]] = {}  # video -> extractors another process did or does
         self._board = self._claim_board()
+        cluster = contextlib.ExitStack()
+        self._client = None
         try:
+            if todo and (self.options.dask or self.options.workers):
+                from affectstore.extract.runner.cluster import open_client
+
+                self._client = cluster.enter_context(open_client(self.options.dask, self.options.workers))
             for p, group in enumerate(self.plan.passes):
                 entries = [e for e in todo if any(i in needs[e.id] for i in group.members)]
                 if entries:
@@ -178,6 +190,7 @@ class Runner:
                     if p + 1 < len(self.plan.passes):
                         self._flush_writes()  # a later pass may read what this one wrote
         finally:
+            cluster.close()
             self._writer.close()
             if self._board is not None:
                 self._board.stop()
@@ -255,7 +268,9 @@ class Runner:
         self._bar = _progress(len(entries), opts.progress, f"{self.dataset} [{group.label}]", feeder.unit)
         self._unit = feeder.unit
         try:
-            if self._uses_workers(group):
+            if self._client is not None:
+                self._run_pass_in_workers(group, entries, self._client)
+            elif self._uses_workers(group):
                 self._run_pass_in_workers(group, entries)
             else:
                 self._run_pass_here(group, feeder, entries)
@@ -311,7 +326,8 @@ class Runner:
             self._release(entry.id)
         self._advance(len(pool))
 
-    def _run_pass_in_workers(self, group: Pass, entries: list[Any]) -> None:
+    def _run_pass_in_workers(self, group: Pass, entries: list[Any], client: Any = None) -> None:
+        """The pass as per-video tasks: on ``jobs`` local worker processes, or on a Dask ``client``'s workers."""
         from affectstore.extract.runner.workers import run_in_workers, worker_spec
 
         self._flush_writes()  # workers write themselves; nothing of ours may still be queued
@@ -331,15 +347,21 @@ class Runner:
             self._advance(1)
             return False
 
-        run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result, claimed)
+        if client is not None:
+            from affectstore.extract.runner.cluster import run_on_cluster
+
+            run_on_cluster(client, spec, entries, lambda entry: self._wanted(group, entry), on_result, claimed)
+        else:
+            run_in_workers(spec, entries, lambda entry: self._wanted(group, entry), self.options.jobs, on_result, claimed)
 
     # -- the sink of PassExecutor: queue writes and failures on the writer thread ------------
 
     def write(self, video_id: str, index: int, name: str, output: Any) -> None:
         h = self.hashes[index]
+        media = self.media.record(self._by_id[video_id])
 
         def job() -> None:
-            write_output(self.store, self.dataset, name, video_id, output, h)
+            write_output(self.store, self.dataset, name, video_id, output, h, media)
 
         self._writer.submit(("write", video_id, name), job)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from affectstore.extract.base import OutputKind
 from affectstore.extract.runner.execute import PassExecutor, decode_stage, expected_decode_error, reason, write_output
+from affectstore.extract.runner.media import MediaRecorder
 from affectstore.extract.runner.plan import Pass
 
 logger = logging.getLogger(__name__)
@@ -46,10 +47,10 @@ class VideoResult:
     failures: tuple[tuple[str, str, str], ...]  # (feature, stage, reason)
 
 
-_STATE: dict[str, Any] = {}
+STATE: dict[str, Any] = {}
 
 
-def _start(spec: WorkerSpec) -> None:
+def start_worker(spec: WorkerSpec) -> None:
     """Worker initializer: open the store, rebuild and load the pass's extractors once."""
     from affectstore.extract.feeders.base import FeedContext
     from affectstore.extract.registry import create_extractor
@@ -63,44 +64,45 @@ def _start(spec: WorkerSpec) -> None:
     for i in spec.group.members:
         extractors[i].load()
     store = FeatureStore.open(spec.store, mode="a")
-    _STATE.update(
-        spec=spec, store=store, extractors=extractors,
+    STATE.update(
+        spec=spec, store=store, extractors=extractors, media=MediaRecorder(spec.adapter, spec.options.hash_media),
         feeder=spec.group.feeder(FeedContext(spec.adapter, store, spec.dataset, spec.options, extractors)),
     )
 
 
 class _DirectSink:
-    def __init__(self) -> None:
+    def __init__(self, media: dict[str, Any] | None = None) -> None:
         self.failures: list[tuple[str, str, str]] = []
+        self.media = media
 
     def write(self, video_id: str, index: int, name: str, output: Any) -> None:
-        spec = _STATE["spec"]
+        spec = STATE["spec"]
         try:
-            write_output(_STATE["store"], spec.dataset, name, video_id, output, spec.hashes[index])
+            write_output(STATE["store"], spec.dataset, name, video_id, output, spec.hashes[index], self.media)
         except Exception as error:  # noqa: BLE001 - recorded for this video
             self.fail(video_id, name, "write", reason(error))
 
     def fail(self, video_id: str, name: str, stage: str, why: str) -> None:
-        spec = _STATE["spec"]
+        spec = STATE["spec"]
         index = next(i for i in spec.group.members if name in _output_names(spec, i))
         try:
-            _STATE["store"].record_failure(spec.dataset, name, video_id, stage, why, config_hash=spec.hashes[index])
+            STATE["store"].record_failure(spec.dataset, name, video_id, stage, why, config_hash=spec.hashes[index])
         except Exception:  # noqa: BLE001 - the failure reaches the summary either way
             logger.warning("could not record the failure of %s [%s]", video_id, name, exc_info=True)
         self.failures.append((name, stage, why))
 
 
 def _output_names(spec: WorkerSpec, index: int) -> tuple[str, ...]:
-    return _STATE["extractors"][index].output_names
+    return STATE["extractors"][index].output_names
 
 
-def _process(entry: Any, wanted: dict[int, list[str]]) -> VideoResult:
+def process_video(entry: Any, wanted: dict[int, list[str]]) -> VideoResult:
     """One video of the pass, in a worker: decode, extract, write."""
-    spec = _STATE["spec"]
-    sink = _DirectSink()
-    executor = PassExecutor(spec.group, _STATE["extractors"], {entry.id: wanted}, spec.kinds, sink)
+    spec = STATE["spec"]
+    sink = _DirectSink(STATE["media"].record(entry))
+    executor = PassExecutor(spec.group, STATE["extractors"], {entry.id: wanted}, spec.kinds, sink)
     try:
-        decoded = _STATE["feeder"].decode(entry, wanted)
+        decoded = STATE["feeder"].decode(entry, wanted)
     except Exception as error:  # noqa: BLE001 - this video's failure
         if not expected_decode_error(error):
             logger.warning("unexpected error decoding %s", entry.id, exc_info=True)
@@ -138,12 +140,12 @@ def run_in_workers(
     depth = 2 * jobs
     while todo or in_flight:
         if executor is None:
-            # A fresh pool (after a crash too): each worker loads the models once in _start.
-            executor = get_reusable_executor(max_workers=jobs, initializer=_start, initargs=(spec,), reuse=False)
+            # A fresh pool (after a crash too): each worker loads the models once in start_worker.
+            executor = get_reusable_executor(max_workers=jobs, initializer=start_worker, initargs=(spec,), reuse=False)
         while todo and len(in_flight) < depth:
             entry = todo.pop(0)
             if claimed(entry):
-                in_flight[executor.submit(_process, entry, wanted(entry))] = entry
+                in_flight[executor.submit(process_video, entry, wanted(entry))] = entry
         if not in_flight:
             continue
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
