@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from affectstore.datasets import NotProvidedError, get_adapter
-from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, load_video_features, open_store
+from affectstore.train.cache import cached_video_features
+from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, open_store
 from affectstore.train.errors import LineageError, RecipeError, TrainError
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_model, needs_tuning: public here too)
@@ -134,7 +135,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     if spec.level == "video":
         X, cov = {}, {}
         for f in model_feats:
-            X[f], cov[f] = load_video_features(store, dataset, infos[f], ids, pooling.get(f, pooling.get("default", "mean")))
+            X[f], cov[f] = cached_video_features(store, dataset, infos[f], ids, pooling.get(f, pooling.get("default", "mean")))
         y = valid = None
         if labelled:
             vl = adapter.video_labels()
@@ -161,7 +162,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     batch = Batch("frame", ids, fd.groups, fd.X, fd.covered, y, valid, frames=fd.frames)
     if vf is not None:
         name = vf["feature"]
-        batch.video_X[name], batch.video_present[name] = load_video_features(
+        batch.video_X[name], batch.video_present[name] = cached_video_features(
             store, dataset, infos[name], ids, vf.get("pooling", "mean"))
         if labelled:
             try:
