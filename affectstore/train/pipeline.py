@@ -323,7 +323,7 @@ class TaskModel:
         vf = self.recipe.get("video_filter")
         if vf is not None and spec.problem == BINARY:
             name = vf["feature"]
-            pres = fit.video_present[name]
+            pres = fit.video_present[name] & (np.isfinite(fit.video_y) if fit.video_y is not None else False)
             if fit.video_y is None or pres.sum() < 2:
                 raise TrainError(f"The video filter on {name!r} needs video labels and features of 2+ training videos.")
             filt = VideoFilter(ScaledLinear(vf.get("kind", "svc"), vf.get("params") or {"class_weight": "balanced"}))

@@ -37,6 +37,7 @@ from affectstore.datasets import NotProvidedError, get_adapter
 from affectstore.train.cache import cached_video_features
 from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, open_store
 from affectstore.train.errors import LineageError, RecipeError, TrainError
+from affectstore.train.filters import compare_video_labels, video_labels_from_frames
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_model, needs_tuning: public here too)
     PAPER_NOTE,
@@ -165,11 +166,9 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
         batch.video_X[name], batch.video_present[name] = cached_video_features(
             store, dataset, infos[name], ids, vf.get("pooling", "mean"))
         if labelled:
-            try:
-                rows = adapter.video_labels().as_dict()
-                batch.video_y = np.array([rows[i][0] if i in rows else np.nan for i in ids])
-            except NotProvidedError:
-                batch.video_y = None
+            # The filter learns "at least one positive frame" from the frame annotations (as the
+            # paper); train_task compares that label with the split file's (`video_label_check`).
+            batch.video_y = video_labels_from_frames(y, valid, batch.groups, ids)
     return batch
 
 
@@ -259,6 +258,8 @@ def train_task(
         timings["load_s"] += t1 - t0
         ev = evaluate(spec, rec, full, plan, groups)
         metrics = {"task": task, "target": spec.target, "metric": spec.metric, **ev.metrics}
+        if full.video_y is not None:
+            metrics["video_filter_labels"] = video_label_check(adapter, full)
         model = ev.model
         timings["fit_evaluate_s"] += time.perf_counter() - t1
         model.save(run_dir / "model" / key)
@@ -367,6 +368,20 @@ def predict_run(run, store, split: str = TEST_SPLIT, data_root=None, out=None) -
         mpath.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         files.append(mpath)
     return RunResult(out_dir, metrics, files)
+
+
+def video_label_check(adapter, batch: Batch) -> dict:
+    """The video filter's frame-derived labels against the split file's labels; disagreements are logged."""
+    try:
+        split = {k: int(v[0]) for k, v in adapter.video_labels().as_dict().items()}
+    except NotProvidedError:
+        split = {}
+    check = compare_video_labels(batch.video_ids, batch.video_y, split)
+    if check["n_disagree"]:
+        logger.warning("Video filter labels: %d of %d videos have a frame-derived label that differs from the split "
+                       "file's, e.g. %s (all listed in metrics.json).", check["n_disagree"], check["n_compared"],
+                       check["disagreements"][:3])
+    return check
 
 
 def _has_labels(adapter, spec: TaskSpec, ids: list[str]) -> bool:
