@@ -193,7 +193,7 @@ def extract(
 # --- affect train / predict: cheap models on a store (issue 5) ------------------------
 @app.command("train")
 def train(
-    task: str = typer.Argument(..., help="Task: emi, bah, expr, va or clips."),
+    task: str = typer.Argument(..., help="Task: emi, bah, expr, va, au, bah-video or clips."),
     store: str = typer.Option(..., "--store", help="Store path or URL holding the features."),
     features: str | None = typer.Option(None, "--features", "-f", help="Comma list of store feature sets (default: the recipe's)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML, e.g. train/emi.toml."),
@@ -230,7 +230,7 @@ def train(
 
 @app.command("sweep")
 def sweep_cmd(
-    task: str = typer.Argument(..., help="Task: emi, bah, expr, va or clips."),
+    task: str = typer.Argument(..., help="Task: emi, bah, expr, va, au, bah-video or clips."),
     store: str = typer.Option(..., "--store", help="Store path or URL holding the features."),
     features: str = typer.Option(..., "--features", "-f", help="Comma list of store feature sets to combine."),
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML whose settings every row uses."),

@@ -55,6 +55,7 @@ from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_mode
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
 from affectstore.train.report import write_report
 from affectstore.train.tasks import (
+    MULTILABEL,
     REGRESSION,
     STORE_DATASETS,
     SUBMISSION_FILES,
@@ -105,7 +106,7 @@ def _adapter(task: str, root, recipe: dict):
             "adapter reads labels from) or set data_root in the recipe."
         )
     options = {}
-    if task in ("expr", "va"):
+    if task in ("expr", "va", "au"):
         options["task"] = task
     options.update(recipe.get("adapter") or {})
     return get_adapter(STORE_DATASETS[task], root, **options)
@@ -122,6 +123,9 @@ def _encode_labels(spec: TaskSpec, values: np.ndarray, target_names) -> tuple[np
     valid = np.isfinite(values).all(axis=1)
     if spec.problem == REGRESSION:
         return values, valid
+    if spec.problem == MULTILABEL:  # -1 marks an invalid frame
+        valid &= (values >= 0).all(axis=1)
+        return np.where(valid[:, None], values, 0).astype(np.int64), valid
     y = np.where(valid, values[:, 0], -1).astype(np.int64)
     return y, valid & (y >= 0)
 
