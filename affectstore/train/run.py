@@ -155,8 +155,8 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     frame_infos = {f: infos[f] for f in model_feats}
     if ov is not None:
         frame_infos[ov["feature"]] = infos[ov["feature"]]
-    # Aff-Wild2 test videos: predict every frame from 1, those without a face crop included.
-    first_frame = 1 if spec.dataset == "affwild2" else None
+    # Test videos: predict every frame of the video (Aff-Wild2 from 1, BAH from 0), those without a face crop included.
+    first_frame = {"affwild2": 1, "bah": 0}.get(spec.dataset)
     fd = load_frame_data(store, dataset, adapter, frame_infos, ids, labelled=labelled, align=recipe["align"]["method"],
                          first_frame=first_frame)
     y = None
