@@ -270,7 +270,7 @@ def extract(
 # --- affect train / predict: cheap models on a store (issue 5) ------------------------
 @app.command("train")
 def train(
-    task: str = typer.Argument(..., help="Task: emi, bah, expr, va or clips."),
+    task: str = typer.Argument(..., help="Task: emi, bah, expr, va, au, bah-video or clips."),
     store: str | None = typer.Option(None, "--store", help="Store path or URL holding the features (default: AFFECT_STORE, then the store of extract/<dataset>.toml)."),
     features: str | None = typer.Option(None, "--features", "-f", help="Comma list of store feature sets (default: the recipe's)."),
     recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML (default: train/<task>.toml where it exists)."),
@@ -308,6 +308,30 @@ def train(
         extra = ", ".join(f"{k} {head[k]:.4f}" for k in ("macro_f1", "accuracy", "pearson_r", "ccc") if k in head and k != m["metric"])
         typer.echo(f"{key}: {m['metric']} {head[m['metric']]:.4f} ({where}, n={head['n']}){'; ' + extra if extra else ''}")
     typer.echo(f"Run folder: {result.run_dir}")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    task: str = typer.Argument(..., help="Task: emi, bah, expr, va, au, bah-video or clips."),
+    store: str = typer.Option(..., "--store", help="Store path or URL holding the features."),
+    features: str = typer.Option(..., "--features", "-f", help="Comma list of store feature sets to combine."),
+    recipe: str | None = typer.Option(None, "--recipe", help="Recipe TOML whose settings every row uses."),
+    out: str | None = typer.Option(None, "--out", help="Folder for table.md, table.csv, sweep.json."),
+    cv: int | None = typer.Option(None, "--cv", help="K-fold cross-validation grouped by subject/actor (K >= 2)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset root with the labels (default: the recipe's)."),
+    store_dataset: str | None = typer.Option(None, "--store-dataset", help="Dataset group in the store."),
+) -> None:
+    """Train every feature alone and every combination (early and late fusion); write the modality table."""
+    from affectstore.datasets.base import DatasetError
+    from affectstore.store import StoreError
+    from affectstore.train.sweep import sweep
+
+    try:
+        result = sweep(task, store, features, recipe=recipe, out=out, cv=cv, data_root=data_root, store_dataset=store_dataset)
+    except (DatasetError, StoreError, ValueError) as exc:
+        raise _fail(exc) from None
+    typer.echo(result.table_md.read_text(encoding="utf-8"))
+    typer.echo(f"Wrote {result.table_md} and {result.table_csv} ({len(result.rows)} rows, {result.seconds:.0f} s)")
 
 
 @app.command("predict")

@@ -1,12 +1,14 @@
-"""Aff-Wild2 (ABAW): frame-level expressions (task "expr") or valence/arousal (task "va").
+"""Aff-Wild2 (ABAW): frame-level expressions (task "expr"), valence/arousal ("va") or action units ("au").
 
 Layout (paths relative to the root):
     EXPR_Recognition_Challenge/{Train_Set,Validation_Set}/<video>.txt
     VA_Estimation_Challenge/{Train_Set,Validation_Set}/<video>.txt
+    AU_Detection_Challenge/{Train_Set,Validation_Set}/<video>.txt
     cropped_aligned/<video>/{i:05d}.jpg    face of frame i (some frames have none)
     videos/, new_vids/                     the videos (<video>.mp4 or .avi)
 Line 0 of an annotation file is a header; line i >= 1 labels frame i. EXPR: an integer
-0..7, -1 = invalid; VA: "valence,arousal" in [-1, 1], -5 = invalid. Ids ending
+0..7, -1 = invalid; VA: "valence,arousal" in [-1, 1], -5 = invalid; AU: header
+AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26, then twelve 0/1, -1 = invalid. Ids ending
 ``_left``/``_right`` are two people in one video and share the base video's audio.
 """
 
@@ -40,11 +42,14 @@ logger = logging.getLogger(__name__)
 EXPR_CLASSES = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
 AFFECTNET_TO_EXPR = (5, 0, 2, 3, 4, 6, 7, 1)
 """Column order that maps AffectNet 8-class logits to Aff-Wild2's EXPR order: ``logits[:, AFFECTNET_TO_EXPR]``."""
+AU_NAMES = ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "AU24", "AU25", "AU26")
 EXPR_INVALID = -1
 VA_INVALID = -5.0
+AU_INVALID = -1
 CHALLENGE_DIRS = {
     "expr": ("EXPR_Recognition_Challenge", "EXPR_Classification_Challenge"),
     "va": ("VA_Estimation_Challenge",),
+    "au": ("AU_Detection_Challenge",),
 }
 SPLIT_DIRS = {"Train_Set": "train", "Validation_Set": "val"}
 VIDEO_DIRS = ("videos", "new_vids")
@@ -62,7 +67,7 @@ def base_video_id(video_id: str) -> str:
 
 @register_adapter("affwild2")
 class AffWild2Adapter(DatasetAdapter):
-    """Aff-Wild2 for ``task="expr"`` (default) or ``task="va"``. Splits "train", "val" and,
+    """Aff-Wild2 for ``task="expr"`` (default), ``task="va"`` or ``task="au"``. Splits "train", "val" and,
     with ``test_list`` (a file of video names, one per line), "test".
 
     Frame ``i`` (line ``i``, crop ``{i:05d}.jpg``) is at ``(i - 1) / fps`` seconds, ``fps``
@@ -107,6 +112,8 @@ class AffWild2Adapter(DatasetAdapter):
     def task(self) -> Task:
         if self.task_name == "expr":
             return Task("expr", "frame", (Target("expression", CLASSIFICATION, EXPR_CLASSES),), metric="macro_f1")
+        if self.task_name == "au":
+            return Task("au", "frame", tuple(Target(a, CLASSIFICATION, ("0", "1")) for a in AU_NAMES), metric="au_mean_f1")
         return Task("va", "frame", (Target("valence", REGRESSION), Target("arousal", REGRESSION)), metric="mean_ccc")
 
     # -- manifest
@@ -193,15 +200,16 @@ class AffWild2Adapter(DatasetAdapter):
         path = self._annotation_files.get(video_id)
         if path is None:
             raise NotProvidedError(f"{video_id!r} ({entry.split}) has no annotation file")
-        n_values = 1 if self.task_name == "expr" else 2
-        invalid = EXPR_INVALID if self.task_name == "expr" else VA_INVALID
+        n_values = {"expr": 1, "va": 2, "au": len(AU_NAMES)}[self.task_name]
+        invalid = {"expr": EXPR_INVALID, "va": VA_INVALID, "au": AU_INVALID}[self.task_name]
+        header_text = {"expr": ",".join(EXPR_CLASSES), "va": "valence,arousal", "au": ",".join(AU_NAMES)}[self.task_name]
         with path.open(encoding="utf-8-sig") as f:
             lines = f.read().splitlines()
         if not lines:
             raise DatasetError("annotation file is empty; expected a header line then one line per frame", path, 1)
         header = [h.strip() for h in lines[0].split(",")]
         if _is_number(header[0]):
-            self._bad_line(path, 1, f"line 1 should be the header ({','.join(EXPR_CLASSES) if n_values == 1 else 'valence,arousal'}), got {lines[0]!r}", video_id)
+            self._bad_line(path, 1, f"line 1 should be the header ({header_text}), got {lines[0]!r}", video_id)
         # Trailing blank lines are common at the end of these files; blank lines elsewhere are errors.
         while len(lines) > 1 and not lines[-1].strip():
             lines.pop()
@@ -212,12 +220,13 @@ class AffWild2Adapter(DatasetAdapter):
             text = lines[i].strip()
             row = self._parse(text, n_values)
             if row is None:
-                expected = "an integer 0..7 or -1" if n_values == 1 else "'valence,arousal' in [-1, 1] or -5"
+                expected = {"expr": "an integer 0..7 or -1", "va": "'valence,arousal' in [-1, 1] or -5",
+                            "au": "twelve comma-separated 0/1 (or -1)"}[self.task_name]
                 self._bad_line(path, i + 1, f"frame {i} of {video_id!r} is {text!r}; expected {expected}", video_id)
                 continue
             values[i - 1] = row
             valid[i - 1] = all(v != invalid for v in row)
-        names = ("expression",) if n_values == 1 else ("valence", "arousal")
+        names = {"expr": ("expression",), "va": ("valence", "arousal"), "au": AU_NAMES}[self.task_name]
         fps = self.video_fps(video_id)
         return FrameLabels(video_id, frames, (frames - 1) / fps, values, valid, names)
 
@@ -226,6 +235,12 @@ class AffWild2Adapter(DatasetAdapter):
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != n_values:
             return None
+        if n_values == len(AU_NAMES):
+            try:
+                ints = [int(p) for p in parts]
+            except ValueError:
+                return None
+            return [float(v) for v in ints] if all(v in (0, 1, AU_INVALID) for v in ints) else None
         if n_values == 1:
             try:
                 value = int(parts[0])
@@ -239,6 +254,23 @@ class AffWild2Adapter(DatasetAdapter):
         if any(math.isnan(v) or not (v == VA_INVALID or -1.0 <= v <= 1.0) for v in row):
             return None
         return row
+
+    def frame_count(self, video_id: str) -> int | None:
+        """Frames in the video of ``video_id`` (container count, else decoded); None without a readable video."""
+        from affectstore.media.errors import MediaError
+        from affectstore.media.video import video_frame_count
+
+        video = self.entry(video_id).video
+        if video is None:
+            return None
+        cache = self.__dict__.setdefault("_frame_counts", {})
+        if str(video) not in cache:
+            try:
+                cache[str(video)] = video_frame_count(video)
+            except MediaError as exc:
+                logger.warning("%s: cannot count the frames of %s (%s)", video_id, video, exc)
+                cache[str(video)] = None
+        return cache[str(video)]
 
     def face_crops(self, video_id: str) -> FaceCrops:
         """``{i:05d}.jpg`` files sorted by i; times ``(i - 1) / fps``. Missing frames are absent."""

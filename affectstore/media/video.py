@@ -116,6 +116,19 @@ def frame_times(path: str | Path) -> np.ndarray:
     return np.sort(np.asarray(times, dtype=np.float64))
 
 
+def video_frame_count(path: str | Path) -> int:
+    """Number of frames of ``path``'s video stream: the container's count, else decoded timestamps.
+
+    The header count (``nb_frames``) is free to read; containers that do not store it
+    (some .avi/.mkv/.webm) report 0, and then every frame is decoded and counted.
+    """
+    with open_media(path, need="video") as container:
+        n = int(container.streams.video[0].frames or 0)
+    if n > 0:
+        return n
+    return int(len(frame_times(path)))
+
+
 def video_duration(path: str | Path) -> float:
     """Duration of the video stream in seconds from its frame timestamps.
 

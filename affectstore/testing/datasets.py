@@ -385,6 +385,7 @@ def _bah_transcript(duration: float, reset: float) -> tuple[list[tuple[float, fl
 
 AFFWILD2_EXPR_HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
 AFFWILD2_VA_HEADER = "valence,arousal"
+AFFWILD2_AU_HEADER = "AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26"
 
 
 def make_affwild2_dataset(
@@ -399,22 +400,24 @@ def make_affwild2_dataset(
     plant: bool = False,
     seed: int = 0,
 ) -> BuiltDataset:
-    """Write a tiny Aff-Wild2 root with both EXPR and VA annotations for the same videos.
+    """Write a tiny Aff-Wild2 root with EXPR, VA and AU annotations for the same videos.
 
     Videos ``<k>-30-64x48.mp4`` (H.264 at ``fps`` + AAC 44.1 kHz, ``duration`` s) go in
     ``videos/``; with ``left_right`` one more train video ``99-60-64x48.mp4`` goes in
     ``new_vids/`` and is annotated twice, as ``99-60-64x48_left`` and ``_right``.
     Per annotated id: ``EXPR_Recognition_Challenge/<Train_Set|Validation_Set>/<id>.txt``
     (header, then one integer 0..7 per frame) and ``VA_Estimation_Challenge/.../<id>.txt``
-    (header ``valence,arousal``, then ``v,a`` with 3 decimals), with ``n_invalid`` frames
-    written as -1 (EXPR) and -5,-5 (VA); face crops ``cropped_aligned/<id>/{i:05d}.jpg`` for
+    (header ``valence,arousal``, then ``v,a`` with 3 decimals) and ``AU_Detection_Challenge/.../<id>.txt``
+    (header ``AU1,...,AU26``, then twelve 0/1 per frame, each AU on in runs), with ``n_invalid`` frames
+    written as -1 (EXPR, all twelve AUs) and -5,-5 (VA); face crops ``cropped_aligned/<id>/{i:05d}.jpg`` for
     frames i = 1..round(duration * fps) except ``n_missing_crops`` of them (never frame 1).
     A trailing blank line ends each annotation file, as in the release.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
     n_frames = max(1, round(duration * fps))
-    built = BuiltDataset(root, frame_labels={"expr": {}, "va": {}}, invalid_frames={"expr": {}, "va": {}})
+    built = BuiltDataset(root, frame_labels={"expr": {}, "va": {}, "au": {}}, invalid_frames={"expr": {}, "va": {}, "au": {}})
+    au_rng = np.random.default_rng(seed + 1000)  # its own stream: EXPR/VA draws stay as they were
     names = [f"{k + 1}-30-64x48" for k in range(n_train + n_val)]
     train, val = names[:n_train], names[n_train:]
     videos: list[tuple[str, Path]] = [(n, root / "videos" / f"{n}.mp4") for n in names]
@@ -435,10 +438,22 @@ def make_affwild2_dataset(
         built.frame_labels["va"][vid] = va
         built.invalid_frames["expr"][vid] = invalid
         built.invalid_frames["va"][vid] = invalid
+        # AUs switch on in runs (a frame-level label a smoothing filter can help with).
+        au = np.zeros((n_frames, 12))
+        for k in range(12):
+            for _ in range(int(au_rng.integers(1, 3))):
+                a = int(au_rng.integers(0, n_frames))
+                au[a : a + int(au_rng.integers(3, max(4, n_frames // 3))), k] = 1
+        for i in invalid:
+            au[i - 1] = -1
+        built.frame_labels["au"][vid] = au
+        built.invalid_frames["au"][vid] = invalid
         expr_all[vid] = expr
         folder = "Train_Set" if vid in built.splits["train"] else "Validation_Set"
         _write_lines(root / "EXPR_Recognition_Challenge" / folder / f"{vid}.txt", AFFWILD2_EXPR_HEADER, [str(int(v)) for v in expr])
         _write_lines(root / "VA_Estimation_Challenge" / folder / f"{vid}.txt", AFFWILD2_VA_HEADER, [f"{v:.3f},{a:.3f}" for v, a in va])
+        _write_lines(root / "AU_Detection_Challenge" / folder / f"{vid}.txt", AFFWILD2_AU_HEADER,
+                     [",".join(str(int(x)) for x in row) for row in au])
         candidates = np.arange(2, n_frames + 1)
         missing = sorted(rng.choice(candidates, size=min(n_missing_crops, len(candidates)), replace=False).tolist())
         built.missing_crops[vid] = missing

@@ -176,37 +176,57 @@ class FrameData:
         return int(self.offsets[-1])
 
 
+def _frame_rate(adapter, video_id: str) -> float | None:
+    if hasattr(adapter, "video_fps"):
+        return float(adapter.video_fps(video_id))
+    rate = getattr(adapter, "fps", None)
+    return float(rate) if rate else None
+
+
 def label_frames(adapter, video_id: str, labelled: bool, first_frame: int | None = None):
     """(frames, times, values (F, K) or None, valid) of one video.
 
-    Labelled splits use the adapter's frame labels; unlabelled ones (test) list the
-    frames that have a face crop. With ``first_frame`` (Aff-Wild2: 1) they list every
-    frame from ``first_frame`` to the last crop instead, frames without a crop
-    included: the challenge wants a prediction for those too (they are not covered
-    by face features, so their predictions are interpolated from neighbours). Times
-    of the added frames follow the crops' own frame -> time mapping, which is linear.
-    Frames after the last crop cannot be listed without the video's frame count.
+    Labelled splits use the adapter's frame labels. Unlabelled ones (test) list the
+    frames to predict: with ``first_frame`` (Aff-Wild2: 1, BAH: 0) every frame of the
+    video, from ``first_frame`` to its last one (the adapter's ``frame_count``: the
+    container's count, decoded timestamps where it is missing), frames without a face
+    crop included: the challenge wants a prediction for each (they are not covered by
+    face features, so their predictions are interpolated from neighbours, the tail padded
+    with the last value). Frame n is at ``(n - first_frame) / fps``, as the adapters time
+    labels and crops. Without a frame count (no readable video) the frames run to the
+    last crop; without ``first_frame``, only frames with a crop are listed.
     """
     if labelled:
         fl = adapter.frame_labels(video_id)
         return fl.frames, fl.times, np.asarray(fl.values, dtype=np.float64), np.asarray(fl.valid, dtype=bool)
     crops = adapter.face_crops(video_id)
-    if len(crops) == 0:
+    count = adapter.frame_count(video_id) if first_frame is not None and hasattr(adapter, "frame_count") else None
+    if len(crops) == 0 and not count:
         raise TrainError(
-            f"Video {video_id!r} has neither frame labels nor face crops, so there are no frames to predict. "
-            "Check its face-crop folder in the dataset root."
+            f"Video {video_id!r} has neither frame labels, face crops nor a readable video, so there are no frames "
+            "to predict. Check its video and face-crop folder in the dataset root."
         )
     frames = np.asarray(crops.frames, dtype=np.int64)
     times = np.asarray(crops.times, dtype=np.float64)
-    if first_frame is not None and len(frames) >= 2 and frames[-1] > frames[0]:
-        step = (times[-1] - times[0]) / float(frames[-1] - frames[0])  # seconds per frame
-        start = min(int(first_frame), int(frames[0]))
-        every = np.arange(start, frames[-1] + 1, dtype=np.int64)
-        if len(every) > len(frames):
-            logger.debug("%s: %d frames without a face crop added to the frames to predict.",
-                         video_id, len(every) - len(frames))
-        frames, times = every, times[0] + (every - frames[0]) * step
-    return frames, times, None, np.ones(len(frames), dtype=bool)
+    if first_frame is None:
+        return frames, times, None, np.ones(len(frames), dtype=bool)
+    last = first_frame + int(count) - 1 if count else (int(frames[-1]) if len(frames) else first_frame - 1)
+    if len(frames) and frames[-1] > last:
+        logger.warning("%s: face crops run to frame %d but the video has %d frames; listing up to the last crop.",
+                       video_id, int(frames[-1]), count)
+        last = int(frames[-1])
+    every = np.arange(min(int(first_frame), int(frames[0]) if len(frames) else first_frame), last + 1, dtype=np.int64)
+    fps = _frame_rate(adapter, video_id)
+    if fps:
+        times = (every - first_frame) / fps
+    elif len(frames) >= 2 and frames[-1] > frames[0]:
+        step = (times[-1] - times[0]) / float(frames[-1] - frames[0])  # seconds per frame, from the crops
+        times = times[0] + (every - frames[0]) * step
+    else:
+        raise TrainError(f"Cannot time the frames of {video_id!r}: no frame rate and fewer than 2 face crops.")
+    if len(every) > len(frames):
+        logger.debug("%s: %d frames without a face crop added to the frames to predict.", video_id, len(every) - len(frames))
+    return every, times, None, np.ones(len(every), dtype=bool)
 
 
 def _dedupe(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

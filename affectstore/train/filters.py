@@ -136,3 +136,29 @@ class VideoFilter(BaseEstimator):
         negative = video_ids[self.predict(X_video) == 0]
         logger.info("Video filter zeroes %d of %d videos.", len(negative), len(video_ids))
         return zero_negative_videos(frame_pred, frame_videos, negative)
+
+
+def video_labels_from_frames(frame_y, frame_valid, frame_videos, video_ids) -> np.ndarray:
+    """Per video: 1 if at least one valid frame is positive, 0 if none is, NaN without valid frames.
+
+    This is the video filter's target in Savchenko 2025 (BAH): "at least one ambivalent
+    frame", taken from the frame annotations rather than the split file's label.
+    """
+    y = np.asarray(frame_y).reshape(len(frame_videos), -1)[:, 0]
+    valid = np.asarray(frame_valid, dtype=bool)
+    fv = np.asarray(frame_videos, dtype=object)
+    out = np.full(len(video_ids), np.nan)
+    for i, vid in enumerate(video_ids):
+        rows = (fv == vid) & valid
+        if rows.any():
+            out[i] = float((y[rows] == 1).any())
+    return out
+
+
+def compare_video_labels(video_ids, from_frames, split_labels: dict) -> dict:
+    """How the frame-derived video labels agree with the split file's (``split_labels``: id -> 0/1)."""
+    both = [(v, int(f), int(split_labels[v])) for v, f in zip(video_ids, from_frames)
+            if np.isfinite(f) and v in split_labels]
+    disagree = [{"video": v, "from_frames": f, "split_file": s} for v, f, s in both if f != s]
+    return {"source": "frame annotations (at least one positive frame)", "n_compared": len(both),
+            "n_disagree": len(disagree), "disagreements": disagree}

@@ -57,9 +57,10 @@ def apply_decision(scores: np.ndarray, decision) -> np.ndarray:
         return s.argmax(axis=1)
     if s.ndim == 2 and s.shape[1] == 1:
         s = s[:, 0]
-    if s.ndim != 1:
-        raise ValueError(f"A threshold decision needs 1-D scores. Got shape {s.shape} instead.")
-    return (s >= float(decision)).astype(np.int64)
+    if s.ndim not in (1, 2):
+        raise ValueError(f"A threshold decision needs 1-D (binary) or 2-D (multilabel) scores. Got shape {s.shape} instead.")
+    # 2-D: one 0/1 decision per label column (multilabel, e.g. action units).
+    return (s >= np.asarray(decision, dtype=np.float64)).astype(np.int64)
 
 
 class ConcatFeatures(TransformerMixin, BaseEstimator):

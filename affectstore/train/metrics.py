@@ -8,6 +8,7 @@ that blending, threshold and smoothing searches can maximise any of them.
 - ``expr_macro_f1``: EXPR (macro F1 over the 8 classes, ``labels=range(8)`` so a
   class missing from both truth and prediction still counts, with F1 0).
 - ``ccc`` / ``mean_ccc``: VA (mean of CCC(valence), CCC(arousal)).
+- ``au_mean_f1``: Aff-Wild2 AU (mean over the 12 action units of binary F1).
 - ``clips_classification_scores`` / ``clips_regression_scores``: generic clips.
 
 Degenerate inputs: Pearson's r is undefined when either side is constant, and CCC
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 EXPR_CLASSES = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
 EMI_EMOTIONS = ("Admiration", "Amusement", "Determination", "Empathic Pain", "Excitement", "Joy")
+AU_NAMES = ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "AU24", "AU25", "AU26")
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -147,6 +149,25 @@ def expr_macro_f1(y_true, y_pred) -> float:
     return macro_f1(y_true, y_pred, labels=list(range(len(EXPR_CLASSES))))
 
 
+def au_mean_f1(y_true, y_pred) -> float:
+    """AU metric: mean over label columns of binary F1 (sklearn ``average='macro'`` on 0/1 indicator arrays)."""
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    if t.ndim != 2 or t.shape != p.shape:
+        raise ValueError(
+            f"au_mean_f1: y_true and y_pred must be (n_samples, n_labels) 0/1 arrays of equal shape. "
+            f"Got {t.shape} and {p.shape} instead (threshold the scores first)."
+        )
+    return float(f1_score(t.astype(np.int64), p.astype(np.int64), average="macro", zero_division=0))
+
+
+def per_label_f1(y_true, y_pred) -> np.ndarray:
+    """Binary F1 of each label column of (n_samples, n_labels) 0/1 arrays."""
+    t = np.asarray(y_true).astype(np.int64)
+    p = np.asarray(y_pred).astype(np.int64)
+    return np.asarray(f1_score(t, p, average=None, zero_division=0), dtype=np.float64)
+
+
 def accuracy(y_true, y_pred) -> float:
     """Fraction of labels predicted exactly."""
     t, p = _labels_1d(y_true, y_pred, "accuracy")
@@ -178,6 +199,7 @@ METRICS: dict[str, Metric] = {
     "macro_f1": macro_f1,
     "expr_macro_f1": expr_macro_f1,
     "accuracy": accuracy,
+    "au_mean_f1": au_mean_f1,
 }
 
 # The challenge metric of each task.
@@ -186,6 +208,8 @@ TASK_METRICS: dict[str, str] = {
     "bah": "weighted_f1",
     "expr": "expr_macro_f1",
     "va": "mean_ccc",
+    "au": "au_mean_f1",
+    "bah-video": "macro_f1",
 }
 
 

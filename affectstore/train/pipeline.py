@@ -36,7 +36,7 @@ from affectstore.train.linear import ScaledLinear
 from affectstore.train.metrics import get_metric
 from affectstore.train.mlp import MLPEstimator
 from affectstore.train.smoothing import smooth_by_group
-from affectstore.train.tasks import BINARY, MULTICLASS, REGRESSION, TaskSpec
+from affectstore.train.tasks import BINARY, MULTICLASS, MULTILABEL, REGRESSION, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,9 @@ class TaskModel:
             except (TypeError, ValueError) as err:
                 raise TrainError(f"Bad MLP parameters {p}: {err}") from None
             return est
+        if self.spec.problem == MULTILABEL:
+            raise TrainError(f"Task {self.spec.name} has {self.n_classes} 0/1 labels per row; only estimator 'mlp' "
+                             f"(sigmoid head, bce loss) fits them all at once. Got estimator {name!r}.")
         kind = {"logreg": "logreg", "ridge": "ridge"}[name]
         if kind == "logreg" and self.spec.problem == REGRESSION:
             raise TrainError(f"estimator 'logreg' classifies; task {self.spec.name} is regression. Use 'ridge' or 'mlp'.")
@@ -156,7 +159,7 @@ class TaskModel:
         return ScaledLinear(kind, params)
 
     def _fit_target(self, y: np.ndarray) -> np.ndarray:
-        if self.spec.problem == BINARY:
+        if self.spec.problem in (BINARY, MULTILABEL):
             return y.astype(np.float32)
         return y
 
@@ -233,6 +236,8 @@ class TaskModel:
             return scores
         if self.spec.problem == MULTICLASS:
             return scores.argmax(axis=1)
+        if self.spec.problem == MULTILABEL:
+            return (scores >= np.asarray(self.choices_.get("thresholds", 0.5))).astype(np.int64)
         return (scores >= self.choices_.get("threshold", 0.5)).astype(np.int64)
 
     def _override_proba(self, batch: Batch) -> np.ndarray:
@@ -254,7 +259,7 @@ class TaskModel:
         ytr, ytu = fit.y, tune.y
         # Prior: what a row with no features gets.
         yv = ytr[fit.valid]
-        if spec.problem == REGRESSION:
+        if spec.problem in (REGRESSION, MULTILABEL):
             self.prior_ = yv.reshape(len(yv), -1).mean(axis=0).tolist()
         elif spec.problem == BINARY:
             self.prior_ = [float(yv.mean())]
@@ -318,12 +323,20 @@ class TaskModel:
             ts = ThresholdSearch(metric=spec.metric_fn(), thresholds=self.recipe["threshold"].get("thresholds")).fit(blended[v], yt)
             self.choices_["threshold"] = float(ts.threshold_)
             self.choices_["threshold_curve"] = {"thresholds": ts.thresholds_.tolist(), "scores": ts.scores_.tolist()}
+        if spec.problem == MULTILABEL and self.recipe["threshold"].get("enabled", True):
+            # One threshold per label (action unit), each maximising that label's binary F1.
+            from affectstore.train.metrics import macro_f1
+
+            per = [ThresholdSearch(metric=lambda t, p: macro_f1(t, p, labels=[1]),
+                                   thresholds=self.recipe["threshold"].get("thresholds")).fit(blended[v, k], yt[:, k])
+                   for k in range(blended.shape[1])]
+            self.choices_["thresholds"] = [float(ts.threshold_) for ts in per]
         labels = self._decide(blended)
 
         vf = self.recipe.get("video_filter")
         if vf is not None and spec.problem == BINARY:
             name = vf["feature"]
-            pres = fit.video_present[name]
+            pres = fit.video_present[name] & (np.isfinite(fit.video_y) if fit.video_y is not None else False)
             if fit.video_y is None or pres.sum() < 2:
                 raise TrainError(f"The video filter on {name!r} needs video labels and features of 2+ training videos.")
             filt = VideoFilter(ScaledLinear(vf.get("kind", "svc"), vf.get("params") or {"class_weight": "balanced"}))

@@ -37,7 +37,7 @@ import numpy as np
 from affectstore.train.errors import TrainError
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.recipe import protocol_settings
-from affectstore.train.tasks import MULTICLASS, REGRESSION, TaskSpec
+from affectstore.train.tasks import MULTICLASS, MULTILABEL, REGRESSION, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,14 @@ def rows_of(batch: Batch, scores: np.ndarray, labels: np.ndarray, spec: TaskSpec
         if batch.frames is not None:
             row["frame"] = int(batch.frames[r])
         row["set"] = set_name
-        if spec.problem == REGRESSION:
+        if spec.problem == MULTILABEL:
+            for k, o in enumerate(spec.outputs):
+                row[f"true_{o}"] = "" if batch.y is None or not batch.valid[r] else str(int(batch.y[r, k]))
+            for k, o in enumerate(spec.outputs):
+                row[f"pred_{o}"] = str(int(labels[r, k]))
+            for k, o in enumerate(spec.outputs):
+                row[f"score_{o}"] = f"{scores[r, k]:.6f}"
+        elif spec.problem == REGRESSION:
             for k, o in enumerate(spec.outputs):
                 row[f"true_{o}"] = "" if batch.y is None or not batch.valid[r] else f"{batch.y[r, k]:.6f}"
             for k, o in enumerate(spec.outputs):

@@ -34,9 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from affectstore.datasets import NotProvidedError, get_adapter
+from affectstore.train.cache import cached_video_features
+from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, open_store
 from affectstore.train.defaults import recorded_source, resolve_data_root
-from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, load_video_features, open_store
 from affectstore.train.errors import LineageError, RecipeError, TrainError
+from affectstore.train.filters import compare_video_labels, video_labels_from_frames
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_model, needs_tuning: public here too)
     PAPER_NOTE,
@@ -54,6 +56,7 @@ from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_mode
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
 from affectstore.train.report import write_report
 from affectstore.train.tasks import (
+    MULTILABEL,
     REGRESSION,
     STORE_DATASETS,
     SUBMISSION_FILES,
@@ -105,7 +108,7 @@ def _adapter(task: str, root, recipe: dict):
             "its features were not extracted by `affect extract`)."
         )
     options = {}
-    if task in ("expr", "va"):
+    if task in ("expr", "va", "au"):
         options["task"] = task
     options.update(recipe.get("adapter") or {})
     return get_adapter(STORE_DATASETS[task], root, **options)
@@ -122,6 +125,9 @@ def _encode_labels(spec: TaskSpec, values: np.ndarray, target_names) -> tuple[np
     valid = np.isfinite(values).all(axis=1)
     if spec.problem == REGRESSION:
         return values, valid
+    if spec.problem == MULTILABEL:  # -1 marks an invalid frame
+        valid &= (values >= 0).all(axis=1)
+        return np.where(valid[:, None], values, 0).astype(np.int64), valid
     y = np.where(valid, values[:, 0], -1).astype(np.int64)
     return y, valid & (y >= 0)
 
@@ -136,7 +142,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     if spec.level == "video":
         X, cov = {}, {}
         for f in model_feats:
-            X[f], cov[f] = load_video_features(store, dataset, infos[f], ids, pooling.get(f, pooling.get("default", "mean")))
+            X[f], cov[f] = cached_video_features(store, dataset, infos[f], ids, pooling.get(f, pooling.get("default", "mean")))
         y = valid = None
         if labelled:
             vl = adapter.video_labels()
@@ -151,8 +157,8 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     frame_infos = {f: infos[f] for f in model_feats}
     if ov is not None:
         frame_infos[ov["feature"]] = infos[ov["feature"]]
-    # Aff-Wild2 test videos: predict every frame from 1, those without a face crop included.
-    first_frame = 1 if spec.dataset == "affwild2" else None
+    # Test videos: predict every frame of the video (Aff-Wild2 from 1, BAH from 0), those without a face crop included.
+    first_frame = {"affwild2": 1, "bah": 0}.get(spec.dataset)
     fd = load_frame_data(store, dataset, adapter, frame_infos, ids, labelled=labelled, align=recipe["align"]["method"],
                          first_frame=first_frame)
     y = None
@@ -163,14 +169,12 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     batch = Batch("frame", ids, fd.groups, fd.X, fd.covered, y, valid, frames=fd.frames)
     if vf is not None:
         name = vf["feature"]
-        batch.video_X[name], batch.video_present[name] = load_video_features(
+        batch.video_X[name], batch.video_present[name] = cached_video_features(
             store, dataset, infos[name], ids, vf.get("pooling", "mean"))
         if labelled:
-            try:
-                rows = adapter.video_labels().as_dict()
-                batch.video_y = np.array([rows[i][0] if i in rows else np.nan for i in ids])
-            except NotProvidedError:
-                batch.video_y = None
+            # The filter learns "at least one positive frame" from the frame annotations (as the
+            # paper); train_task compares that label with the split file's (`video_label_check`).
+            batch.video_y = video_labels_from_frames(y, valid, batch.groups, ids)
     return batch
 
 
@@ -274,6 +278,8 @@ def train_task(
         timings["load_s"] += t1 - t0
         ev = evaluate(spec, rec, full, plan, groups)
         metrics = {"task": task, "target": spec.target, "metric": spec.metric, **ev.metrics}
+        if full.video_y is not None:
+            metrics["video_filter_labels"] = video_label_check(adapter, full)
         model = ev.model
         timings["fit_evaluate_s"] += time.perf_counter() - t1
         model.save(run_dir / "model" / key)
@@ -414,6 +420,20 @@ def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=No
         mpath.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         files.append(mpath)
     return RunResult(out_dir, metrics, files)
+
+
+def video_label_check(adapter, batch: Batch) -> dict:
+    """The video filter's frame-derived labels against the split file's labels; disagreements are logged."""
+    try:
+        split = {k: int(v[0]) for k, v in adapter.video_labels().as_dict().items()}
+    except NotProvidedError:
+        split = {}
+    check = compare_video_labels(batch.video_ids, batch.video_y, split)
+    if check["n_disagree"]:
+        logger.warning("Video filter labels: %d of %d videos have a frame-derived label that differs from the split "
+                       "file's, e.g. %s (all listed in metrics.json).", check["n_disagree"], check["n_compared"],
+                       check["disagreements"][:3])
+    return check
 
 
 def _has_labels(adapter, spec: TaskSpec, ids: list[str]) -> bool:

@@ -10,6 +10,8 @@ Formats (see ../shared/datasets.md):
   integer 0..7. The header lists the class names but each row carries one label,
   which is the format of the ABAW expression-challenge sample submissions.
 - VA: header ``image_location,valence,arousal``; lines ``<video>/<i:05d>.jpg,<v>,<a>``.
+- AU: header ``image_location,AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26``; lines
+  ``<video>/<i:05d>.jpg,<12 x 0|1>``.
 
 Choices, made once here:
 - Floats are written with 6 decimals (``%.6f``): the precision of the challenge
@@ -30,13 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from affectstore.train.metrics import EMI_EMOTIONS, EXPR_CLASSES
+from affectstore.train.metrics import AU_NAMES, EMI_EMOTIONS, EXPR_CLASSES
 
 logger = logging.getLogger(__name__)
 
 EMI_HEADER = "Filename," + ",".join(EMI_EMOTIONS)
 EXPR_HEADER = "image_location," + ",".join(EXPR_CLASSES)
 VA_HEADER = "image_location,valence,arousal"
+AU_HEADER = "image_location," + ",".join(AU_NAMES)
 
 
 def _fmt(x: float) -> str:
@@ -126,6 +129,17 @@ def format_va_submission(videos: Sequence[str], frames, valence_arousal) -> str:
     return "\n".join([VA_HEADER] + rows) + "\n"
 
 
+def format_au_submission(videos: Sequence[str], frames, labels) -> str:
+    """AU CSV text: header + ``<video>/<i:05d>.jpg,<12 x 0|1>`` per frame (i from 1)."""
+    vids, fr = _check_frames(videos, frames, 1, "Aff-Wild2")
+    lab = np.asarray(labels)
+    if lab.shape != (len(vids), len(AU_NAMES)):
+        raise ValueError(f"AU labels must have shape ({len(vids)}, {len(AU_NAMES)}). Got {lab.shape} instead.")
+    flat = _check_labels(lab.reshape(-1), (0, 1), "AU labels", lab.size).reshape(lab.shape)
+    rows = [f"{v}/{int(n):05d}.jpg," + ",".join(str(int(x)) for x in row) for v, n, row in zip(vids, fr, flat)]
+    return "\n".join([AU_HEADER] + rows) + "\n"
+
+
 def _write(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,3 +168,8 @@ def write_expr_submission(path: str | Path, videos: Sequence[str], frames, label
 def write_va_submission(path: str | Path, videos: Sequence[str], frames, valence_arousal) -> Path:
     """Write the VA submission CSV; returns its path."""
     return _write(path, format_va_submission(videos, frames, valence_arousal))
+
+
+def write_au_submission(path: str | Path, videos: Sequence[str], frames, labels) -> Path:
+    """Write the AU submission CSV; returns its path."""
+    return _write(path, format_au_submission(videos, frames, labels))

@@ -7,6 +7,9 @@ emi       emi         video  regression (6)     mean Pearson r over the six emot
 bah       bah         frame  binary             F1 weighted by class support
 expr      affwild2    frame  multiclass (8)     macro F1 over the 8 classes
 va        affwild2    frame  regression (2)     mean CCC of valence and arousal
+au        affwild2    frame  multilabel (12)    mean binary F1 over the 12 action units,
+                                                one threshold per AU chosen on tuning data
+bah-video bah         video  binary             macro F1 of the split files' video label
 clips     clips       video  one per target     classification: macro F1 (+ accuracy);
                                                 regression: Pearson r (+ CCC)
 ========  ==========  =====  =================  ==========================================
@@ -25,7 +28,9 @@ import numpy as np
 from affectstore.train import submission
 from affectstore.train.errors import TrainError
 from affectstore.train.metrics import (
+    AU_NAMES,
     EMI_EMOTIONS,
+    au_mean_f1,
     EXPR_CLASSES,
     accuracy,
     ccc_per_output,
@@ -35,12 +40,14 @@ from affectstore.train.metrics import (
     mean_pearson_r,
     pearson_r_per_output,
     per_class_f1,
+    per_label_f1,
     weighted_f1,
 )
 
 REGRESSION = "regression"
 BINARY = "binary"
 MULTICLASS = "multiclass"
+MULTILABEL = "multilabel"  # several 0/1 labels per row (action units)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class TaskSpec:
     @property
     def decision(self):
         """How scores become labels for the metric: None, 0.5 threshold or argmax."""
-        return {REGRESSION: None, BINARY: 0.5, MULTICLASS: "argmax"}[self.problem]
+        return {REGRESSION: None, BINARY: 0.5, MULTICLASS: "argmax", MULTILABEL: 0.5}[self.problem]
 
     def metric_fn(self) -> Callable[[np.ndarray, np.ndarray], float]:
         return TASK_METRIC_FUNCTIONS[self.metric]
@@ -88,6 +95,13 @@ class TaskSpec:
             out["per_output"] = {
                 name: {"pearson_r": float(r[k]), "ccc": float(c[k])} for k, name in enumerate(self.outputs)
             }
+        elif self.problem == MULTILABEL:
+            t = np.asarray(y_true).astype(np.int64)
+            p = np.asarray(y_pred).astype(np.int64)
+            f1 = per_label_f1(t, p)
+            out[self.metric] = float(self.metric_fn()(t, p))
+            out["per_output"] = {name: {"f1": float(f1[k]), "support": int(t[:, k].sum())}
+                                 for k, name in enumerate(self.outputs)}
         else:
             t = np.asarray(y_true).astype(np.int64).reshape(-1)
             p = np.asarray(y_pred).astype(np.int64).reshape(-1)
@@ -110,12 +124,18 @@ def _clips_macro_f1(y_true, y_pred) -> float:
     return macro_f1(y_true, y_pred)
 
 
+def _binary_macro_f1(y_true, y_pred) -> float:
+    return macro_f1(y_true, y_pred, labels=[0, 1])
+
+
 TASK_METRIC_FUNCTIONS: dict[str, Callable] = {
     "mean_pearson_r": mean_pearson_r,
     "weighted_f1": weighted_f1,
     "expr_macro_f1": expr_macro_f1,
     "mean_ccc": mean_ccc,
     "macro_f1": _clips_macro_f1,
+    "binary_macro_f1": _binary_macro_f1,
+    "au_mean_f1": au_mean_f1,
 }
 
 TASKS: dict[str, TaskSpec] = {
@@ -137,11 +157,21 @@ TASKS: dict[str, TaskSpec] = {
         "va", "affwild2", "frame", REGRESSION, ("valence", "arousal"), "mean_ccc", "ccc",
         mlp={"hidden_sizes": (64,), "head": "tanh", "loss": "ccc"}, adapter_options={"task": "va"}, submission="va",
     ),
+    "au": TaskSpec(
+        "au", "affwild2", "frame", MULTILABEL, AU_NAMES, "au_mean_f1", "au_mean_f1",
+        mlp={"hidden_sizes": (64,), "head": "sigmoid", "loss": "bce"}, adapter_options={"task": "au"}, submission="au",
+    ),
+    # The 10th ABAW's video-level ambivalence task: the split files' 0/1 label, scored by macro F1.
+    "bah-video": TaskSpec(
+        "bah-video", "bah", "video", BINARY, ("0", "1"), "binary_macro_f1", "binary_macro_f1",
+        mlp={"hidden_sizes": (64,), "head": "sigmoid", "loss": "bce"},
+    ),
 }
-TASK_NAMES = ("emi", "bah", "expr", "va", "clips")
+TASK_NAMES = ("emi", "bah", "expr", "va", "au", "bah-video", "clips")
 
 # Default store dataset name of each task (the adapter's name).
-STORE_DATASETS = {"emi": "emi", "bah": "bah", "expr": "affwild2", "va": "affwild2", "clips": "clips"}
+STORE_DATASETS = {"emi": "emi", "bah": "bah", "expr": "affwild2", "va": "affwild2", "au": "affwild2",
+                  "bah-video": "bah", "clips": "clips"}
 
 
 def check_task(name: str) -> str:
@@ -177,7 +207,8 @@ def clips_target_spec(target) -> TaskSpec:
     )
 
 
-SUBMISSION_FILES = {"emi": "submission.csv", "bah": "submission.txt", "expr": "submission.csv", "va": "submission.csv"}
+SUBMISSION_FILES = {"emi": "submission.csv", "bah": "submission.txt", "expr": "submission.csv", "va": "submission.csv",
+                    "au": "submission.csv"}
 
 
 def write_submission(spec: TaskSpec, path, ids=None, videos=None, frames=None, values=None):
@@ -190,4 +221,6 @@ def write_submission(spec: TaskSpec, path, ids=None, videos=None, frames=None, v
         return submission.write_expr_submission(path, videos, frames, values)
     if spec.submission == "va":
         return submission.write_va_submission(path, videos, frames, values)
+    if spec.submission == "au":
+        return submission.write_au_submission(path, videos, frames, values)
     return None

@@ -32,7 +32,7 @@ def test_manifest_and_left_right_share_audio(aw):
     assert ds.problems == []
 
 
-@pytest.mark.parametrize("task", ["expr", "va"])
+@pytest.mark.parametrize("task", ["expr", "va", "au"])
 def test_frame_labels_and_invalid_codes(aw, task):
     ds = get_adapter("affwild2", aw.root, task=task)
     for vid in aw.ids:
@@ -45,8 +45,12 @@ def test_frame_labels_and_invalid_codes(aw, task):
     assert ds.task.name == task
     if task == "expr":
         assert ds.task.targets[0].classes == EXPR_CLASSES and ds.task.metric == "macro_f1"
-    else:
+    elif task == "va":
         assert ds.task.target_names == ("valence", "arousal") and ds.task.metric == "mean_ccc"
+    else:
+        assert ds.task.target_names == ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "AU24",
+                                        "AU25", "AU26")
+        assert ds.task.metric == "au_mean_f1" and labels.values.shape == (30, 12)
 
 
 def test_face_crops_with_gaps(aw):
@@ -89,8 +93,8 @@ def test_bad_lines(tmp_path):
 
 
 def test_task_option_errors(aw, tmp_path):
-    with pytest.raises(DatasetError, match="task must be one of 'expr', 'va'. Got 'au' instead"):
-        get_adapter("affwild2", aw.root, task="au")
+    with pytest.raises(DatasetError, match="task must be one of 'expr', 'va', 'au'. Got 'aus' instead"):
+        get_adapter("affwild2", aw.root, task="aus")
     with pytest.raises(DatasetError, match="no EXPR_Recognition_Challenge or EXPR_Classification_Challenge folder"):
         get_adapter("affwild2", tmp_path)
 

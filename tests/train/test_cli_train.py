@@ -71,7 +71,7 @@ def test_cli_bad_task_and_bad_option(clips, tmp_path):
     built, base = clips
     r = runner.invoke(app, ["train", "emo", "--store", str(base / "store.zarr"), "--features", "egemaps"])
     assert r.exit_code == 2
-    assert "Unknown task 'emo'. Valid tasks: emi, bah, expr, va, clips." in r.output
+    assert "Unknown task 'emo'. Valid tasks: emi, bah, expr, va, au, bah-video, clips." in r.output
     r = runner.invoke(app, ["train", "clips", "--store", str(base / "store.zarr"), "--features", "egemaps",
                             "--data-root", str(built.root), "-o", "group_column"])
     assert r.exit_code == 2 and "must look like key=value. Got 'group_column' instead" in r.output

@@ -44,6 +44,12 @@ def test_savchenko2025_emi(tmp_path):
 
 def test_savchenko2025_bah(tmp_path):
     built = make_bah_dataset(tmp_path / "data", n_train=6, n_val=4, duration=2.0)
+    # One split-file label contradicts the frame annotations: the filter must learn from the frames.
+    split = built.root / "default-split" / "train.txt"
+    lines = split.read_text().splitlines()
+    vid, label, text = lines[0].split(",", 2)
+    lines[0] = f"{vid},{1 - int(label)},{text}"
+    split.write_text("\n".join(lines) + "\n")
     store = planted_store(tmp_path / "store.zarr", "bah", built, {
         "mobilefacenet-logits": Planted(dim=10, rate=24.0, face=True, task="bah", noise=0.6),
         "roberta-goemotions": Planted(dim=8, rate=None, noise=0.3),  # carries the video label
@@ -55,6 +61,9 @@ def test_savchenko2025_bah(tmp_path):
     ch = m["choices"]
     assert ch["smoothing"]["edge"] == "truncate" and "threshold" in ch and "video_filter" in ch
     assert res.metrics["results"]["bah"]["choices"]["blend_features"] == ["early"]
+    check = m["video_filter_labels"]
+    assert check["n_disagree"] == 1 and check["n_compared"] == 10
+    assert check["disagreements"] == [{"video": vid, "from_frames": int(label), "split_file": 1 - int(label)}]
     assert "73.73" in _header("savchenko2025-bah.toml")
 
 
