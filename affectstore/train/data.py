@@ -29,7 +29,7 @@ import numpy as np
 from affectstore.store import FeatureStore, UnknownDatasetError
 from affectstore.train.align import align_to_frames
 from affectstore.train.errors import TrainError
-from affectstore.train.pooling import POOLING_METHODS, pool_sequences
+from affectstore.train.pooling import POOLED_WIDTH, POOLING_METHODS, pool_sequences
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def load_video_features(
     if pooling not in POOLING_METHODS:
         raise TrainError(f"pooling of feature {info.name!r} must be one of {POOLING_METHODS}. Got {pooling!r} instead.")
     method = "mean" if info.kind == "video" else pooling
-    n_out = info.dim if method == "mean" else 4 * info.dim
+    n_out = POOLED_WIDTH[method] * info.dim
     X = np.full((len(ids), n_out), np.nan, dtype=np.float32)
     present = np.zeros(len(ids), dtype=bool)
     done = set(store.completed(dataset, info.name))

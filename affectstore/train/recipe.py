@@ -11,7 +11,7 @@ A recipe holds only choices, never dimensions or rates (those come from the stor
     targets = ["emotion", "intensity"]                # clips only (default: every target)
     adapter = { group_column = "actor" }              # options for the dataset adapter
 
-    [pooling]        # video level: per feature "mean" or "stat"; key "default" for the rest
+    [pooling]        # video level: per feature "mean", "meanstd" or "stat"; key "default" for the rest
     [align]          # frame level: method = "interp1d" (timestamps) | "position" (the papers' interp1d
                      #   of each sequence to the visual length, see affectstore.train.align)
     [params]         # estimator hyper-parameters (MLP: hidden_sizes, head, loss, ...)
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from affectstore.train.errors import RecipeError
+from affectstore.train.pooling import POOLING_METHODS
 from affectstore.train.tasks import check_task
 
 ESTIMATOR_NAMES = ("mlp", "logreg", "ridge")
@@ -173,8 +174,8 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     if recipe["estimator"] not in ESTIMATOR_NAMES:
         raise RecipeError(f"estimator must be one of {ESTIMATOR_NAMES}. Got {recipe['estimator']!r} instead.")
     for name, value in recipe["pooling"].items():
-        if value not in ("mean", "stat"):
-            raise RecipeError(f"pooling of {name!r} must be 'mean' or 'stat'. Got {value!r} instead.")
+        if value not in POOLING_METHODS:
+            raise RecipeError(f"pooling of {name!r} must be one of {', '.join(POOLING_METHODS)}. Got {value!r} instead.")
     if recipe["align"]["method"] not in ("interp1d", "position"):
         raise RecipeError(f"align.method must be 'interp1d' or 'position'. Got {recipe['align']['method']!r} instead.")
     from affectstore.train.smoothing import EDGE_MODES, SMOOTHING_METHODS

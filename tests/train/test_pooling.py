@@ -50,7 +50,7 @@ def test_empty_sequence_zeros_and_flag():
 
 
 def test_pooling_validation():
-    with pytest.raises(ValueError, match=r"method must be one of \('mean', 'stat'\). Got 'median' instead"):
+    with pytest.raises(ValueError, match=r"method must be one of \('mean', 'meanstd', 'stat'\). Got 'median' instead"):
         SequencePooler("median").fit(_seqs())
     with pytest.raises(ValueError, match="same feature dimension. Got dimensions \\[2, 3\\]"):
         pool_sequences([np.zeros((2, 3)), np.zeros((2, 2))])
@@ -60,3 +60,15 @@ def test_pooling_validation():
         pool_sequences([np.zeros(4)], ids=["x"])
     p = SequencePooler("mean", on_empty="zeros")
     assert clone(p).get_params() == {"method": "mean", "on_empty": "zeros"}
+
+
+
+def test_meanstd_is_mean_then_population_std():
+    rng = np.random.default_rng(3)
+    seqs = [rng.normal(size=(n, 4)).astype(np.float32) for n in (1, 5, 40)]
+    out = pool_sequences(seqs, method="meanstd")
+    assert out.shape == (3, 8)
+    for row, x in zip(out, seqs, strict=True):
+        np.testing.assert_allclose(row[:4], x.astype(np.float64).mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(row[4:], x.astype(np.float64).std(axis=0, ddof=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(out, pool_sequences(seqs, method="stat")[:, :8])
