@@ -63,7 +63,10 @@ DEFAULTS: dict[str, Any] = {
     "video_filter": None,
     "override": None,
     "protocol": {"mode": "honest", "refit": False, "tune_fraction": 0.5, "val_fraction": 0.3, "cv": 0, "seed": 0},
+    "per_target": {},
 }
+#: what a [per_target.<target>] table may change for that target (clips recipes with several targets)
+PER_TARGET_KEYS = ("features", "fusion", "estimator", "pooling", "params", "blend")
 SECTION_KEYS = {
     "align": {"method"},
     "blend": {"step", "per_output", "weights"},
@@ -158,6 +161,37 @@ def merge_recipe(base: dict[str, Any], overrides: dict[str, Any], where: str = "
     return base
 
 
+def recipe_for_target(recipe: dict[str, Any], target: str | None) -> dict[str, Any]:
+    """The recipe one target is trained with: ``recipe`` with its ``[per_target.<target>]`` table applied."""
+    table = (recipe.get("per_target") or {}).get(target) if target is not None else None
+    if not table:
+        return recipe
+    out = merge_recipe({k: copy.deepcopy(v) for k, v in recipe.items() if k != "per_target"}, table, f"[per_target.{target}]")
+    out["per_target"] = {}
+    return out
+
+
+def per_target_features(recipe: dict[str, Any]) -> list[str]:
+    """Every feature set a recipe's [per_target] tables name beyond its own ``features``."""
+    extra = [f for table in (recipe.get("per_target") or {}).values() for f in (table.get("features") or [])]
+    return [f for f in dict.fromkeys(extra) if f not in recipe["features"]]
+
+
+def _validate_per_target(recipe: dict[str, Any]) -> None:
+    tables = recipe.get("per_target") or {}
+    if not isinstance(tables, dict):
+        raise RecipeError(f"[per_target] must hold one table per target ([per_target.intensity]). Got {tables!r} instead.")
+    for target, table in tables.items():
+        if not isinstance(table, dict):
+            raise RecipeError(f"[per_target.{target}] must be a table. Got {table!r} instead.")
+        bad = sorted(set(table) - set(PER_TARGET_KEYS))
+        if bad:
+            raise RecipeError(f"Unknown key(s) {bad} in [per_target.{target}]. Valid keys: {', '.join(PER_TARGET_KEYS)}.")
+        if isinstance(table.get("features"), str):
+            table["features"] = [f.strip() for f in table["features"].split(",") if f.strip()]
+        validate_recipe(recipe_for_target(recipe, target))
+
+
 def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     """Check the choices that do not need the store; returns the recipe."""
     if recipe.get("task") is None:
@@ -209,6 +243,7 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
             missing = [k for k in needed if k not in sec]
             if missing:
                 raise RecipeError(f"[{section}] needs {', '.join(missing)}. Got keys {sorted(sec)}.")
+    _validate_per_target(recipe)
     return recipe
 
 

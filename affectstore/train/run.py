@@ -53,7 +53,7 @@ from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_mode
     rows_of,
     score_sets,
 )
-from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
+from affectstore.train.recipe import load_recipe, merge_recipe, per_target_features, recipe_for_target, validate_recipe
 from affectstore.train.report import write_report
 from affectstore.train.tasks import (
     MULTILABEL,
@@ -242,7 +242,7 @@ def train_task(
 
     st = open_store(store) if not hasattr(store, "load_feature") else store
     extra = [s["feature"] for s in (rec.get("video_filter"), rec.get("override")) if s is not None]
-    all_feats = list(dict.fromkeys(rec["features"] + extra))
+    all_feats = list(dict.fromkeys(rec["features"] + per_target_features(rec) + extra))
     infos = feature_infos(st, dataset, all_feats)
     root, root_from, recorded = resolve_data_root(data_root, rec["data_root"], recorded_source(st, dataset, all_feats), environ)
     if root is not None:
@@ -252,9 +252,14 @@ def train_task(
             rec["adapter"] = {**recorded, **(rec.get("adapter") or {})}
     adapter = _adapter(task, rec["data_root"], rec)
     specs = _specs(task, adapter, rec)
+    unknown = sorted(set(rec["per_target"]) - {s.target for s in specs})
+    if unknown:
+        raise RecipeError(f"[per_target] names target(s) {unknown} that this run does not train. "
+                          f"Targets: {', '.join(str(s.target) for s in specs)}.")
     for spec in specs:
-        if spec.level == "frame" and any(infos[f].kind == "video" for f in rec["features"]):
-            bad = [f for f in rec["features"] if infos[f].kind == "video"]
+        spec_features = recipe_for_target(rec, spec.target)["features"]
+        if spec.level == "frame" and any(infos[f].kind == "video" for f in spec_features):
+            bad = [f for f in spec_features if infos[f].kind == "video"]
             raise TrainError(
                 f"Feature(s) {bad} hold one vector per video, but task {task!r} is frame level. "
                 "Use them as the video_filter feature, or pick frame features."
@@ -273,10 +278,11 @@ def train_task(
     for spec in specs:
         key = _key(task, spec)
         t0 = time.perf_counter()
-        full = build_batch(st, dataset, adapter, spec, rec, infos, plan.labelled_ids, labelled=True)
+        spec_rec = recipe_for_target(rec, spec.target)
+        full = build_batch(st, dataset, adapter, spec, spec_rec, infos, plan.labelled_ids, labelled=True)
         t1 = time.perf_counter()
         timings["load_s"] += t1 - t0
-        ev = evaluate(spec, rec, full, plan, groups)
+        ev = evaluate(spec, spec_rec, full, plan, groups)
         metrics = {"task": task, "target": spec.target, "metric": spec.metric, **ev.metrics}
         if full.video_y is not None:
             metrics["video_filter_labels"] = video_label_check(adapter, full)
@@ -394,7 +400,7 @@ def predict_run(run, store=None, split: str = TEST_SPLIT, data_root=None, out=No
     for spec in specs:
         key = _key(task, spec)
         labelled = _has_labels(adapter, spec, ids)
-        batch = build_batch(st, dataset, adapter, spec, rec, infos, ids, labelled=labelled)
+        batch = build_batch(st, dataset, adapter, spec, recipe_for_target(rec, spec.target), infos, ids, labelled=labelled)
         model = TaskModel.load(run_dir / "model" / key, spec)
         scores, labels = model.predict(batch)
         rows = rows_of(batch, scores, labels, spec, split)
