@@ -328,7 +328,7 @@ class MLPEstimator(BaseEstimator):
         finally:
             torch.set_num_threads(threads)
         self.fit_seconds_ = time.perf_counter() - started
-        logger.info(
+        logger.debug(
             "MLP fitted: %d epochs (best %d), %.2f s, best validation %s.",
             self.n_epochs_, self.best_epoch_, self.fit_seconds_, self.best_score_,
         )

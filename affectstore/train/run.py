@@ -54,6 +54,7 @@ from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_mode
 )
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
 from affectstore.train.report import write_report
+from affectstore.train.runinfo import run_environment, warnings_once_per_call
 from affectstore.train.tasks import (
     MULTILABEL,
     REGRESSION,
@@ -196,6 +197,7 @@ def _suffix(task: str, key: str) -> str:
 # ----------------------------------------------------------------------------- train
 
 
+@warnings_once_per_call
 def train_task(
     task: str | None,
     store,
@@ -277,7 +279,7 @@ def train_task(
     elapsed = time.perf_counter() - started
     timings["total_s"] = elapsed  # load + fit + tune + evaluate (writing outputs and the report not included)
     run_info = {
-        "task": task, "store": str(getattr(st, "location", store)), "store_dataset": dataset,
+        "task": task, "store": str(getattr(st, "location", store)), **run_environment(st), "store_dataset": dataset,
         "data_root": str(Path(rec["data_root"]).resolve()) if rec["data_root"] else None,
         "targets": [s.target for s in specs] if task == "clips" else None,
         "recipe": rec, "protocol": protocol, "seconds": timings,
