@@ -160,7 +160,7 @@ def merge_recipe(base: dict[str, Any], overrides: dict[str, Any], where: str = "
 def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     """Check the choices that do not need the store; returns the recipe."""
     if recipe.get("task") is None:
-        raise RecipeError("The recipe names no task. Set task = \"emi\" (or bah, expr, va, clips) or pass TASK.")
+        raise RecipeError("The recipe names no task. Set task = \"emi\" (or bah, expr, va, au, bah-video, clips) or pass TASK.")
     check_task(recipe["task"])
     feats = recipe["features"]
     if isinstance(feats, str):
