@@ -262,14 +262,12 @@ class Evaluation:
     metrics: dict
     rows: list[dict]
     headline: tuple[np.ndarray, np.ndarray] | None = None
-    fold_models: list[TaskModel] = field(default_factory=list)
 
 
 def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[str, str]) -> Evaluation:
     """Fit, tune and score one task spec on ``full`` under ``plan``; refit at the end when asked."""
     metrics: dict = {"protocol": plan.mode if not plan.cv else "cv"}
     rows: list[dict] = []
-    fold_models = []
     tuned = needs_tuning(spec, rec)
     if plan.cv:
         K = plan.cv
@@ -284,7 +282,6 @@ def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[st
         for fold, (rest, held) in enumerate(GroupKFold(n_splits=K).split(ids_arr, groups=[groups[i] for i in plan.labelled_ids])):
             fit_ids, tune_ids = grouped_split(list(ids_arr[rest]), groups, 1.0 / (K - 1), plan.seed + fold)
             model = fit_model(spec, rec, full, fit_ids, tune_ids)
-            fold_models.append(model)
             hb = full.subset(list(ids_arr[held]))
             s, lab = model.predict(hb)
             parts.append((hb, lab))
@@ -345,4 +342,4 @@ def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[st
         refit_ids = plan.labelled_ids if plan.cv else plan.train_ids + plan.val_ids
         model.refit(full.subset(refit_ids))
         metrics["refit"] = model.choices_.get("refit")
-    return Evaluation(model, metrics, rows, headline, fold_models)
+    return Evaluation(model, metrics, rows, headline)
