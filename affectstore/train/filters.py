@@ -78,7 +78,7 @@ class ConfidenceOverride(BaseEstimator):
         best = len(grid) - 1 - int(self.scores_[::-1].argmax())
         self.threshold_ = float(grid[best])
         self.score_ = float(self.scores_[best])
-        logger.info("Confidence override threshold %.3f (validation score %.4f).", self.threshold_, self.score_)
+        logger.debug("Confidence override threshold %.3f (validation score %.4f).", self.threshold_, self.score_)
         return self
 
     def predict(self, pred, head_proba) -> np.ndarray:
@@ -134,7 +134,7 @@ class VideoFilter(BaseEstimator):
         if video_ids.shape[0] != np.shape(X_video)[0]:
             raise ValueError(f"video_ids needs one id per row of X_video ({np.shape(X_video)[0]}). Got {video_ids.shape[0]}.")
         negative = video_ids[self.predict(X_video) == 0]
-        logger.info("Video filter zeroes %d of %d videos.", len(negative), len(video_ids))
+        logger.debug("Video filter zeroes %d of %d videos.", len(negative), len(video_ids))
         return zero_negative_videos(frame_pred, frame_videos, negative)
 
 

@@ -177,7 +177,7 @@ class BlendSearch(BaseEstimator):
             best = int(self.grid_scores_.argmax())
             self.weights_ = self.grid_[best]  # (M,)
             self.score_ = float(self.grid_scores_[best])
-        logger.info("Blend weights %s (validation score %.4f).", np.round(self.weights_, 4).tolist(), self.score_)
+        logger.debug("Blend weights %s (validation score %.4f).", np.round(self.weights_, 4).tolist(), self.score_)
         return self
 
     def transform(self, predictions: Sequence[np.ndarray]) -> np.ndarray:
@@ -232,7 +232,7 @@ class ThresholdSearch(BaseEstimator):
         best = int(self.scores_.argmax())
         self.threshold_ = float(grid[best])
         self.score_ = float(self.scores_[best])
-        logger.info("Decision threshold %.3f (validation score %.4f).", self.threshold_, self.score_)
+        logger.debug("Decision threshold %.3f (validation score %.4f).", self.threshold_, self.score_)
         return self
 
     def predict(self, scores) -> np.ndarray:

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from affectstore.train.losses import ccc_loss as _ccc_loss, output_weights, pearson_loss as _pearson_loss  # noqa: F401
 from affectstore.train.metrics import METRICS, get_metric
 
 logger = logging.getLogger(__name__)
@@ -45,40 +46,6 @@ ACTIVATIONS = ("relu", "gelu", "tanh")
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-
-
-def _pearson_loss(pred: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    pc = pred - pred.mean(dim=0)
-    tc = target - target.mean(dim=0)
-    # eps keeps the gradient finite when a batch column is constant.
-    r = (pc * tc).sum(dim=0) / torch.sqrt((pc * pc).sum(dim=0) * (tc * tc).sum(dim=0) + 1e-8)
-    return 1.0 - (w * r).sum()
-
-
-def _ccc_loss(pred: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    mp, mt = pred.mean(dim=0), target.mean(dim=0)
-    vp = ((pred - mp) ** 2).mean(dim=0)
-    vt = ((target - mt) ** 2).mean(dim=0)
-    cov = ((pred - mp) * (target - mt)).mean(dim=0)
-    c = 2.0 * cov / (vp + vt + (mp - mt) ** 2 + 1e-8)
-    return 1.0 - (w * c).sum()
-
-
-def output_weights(n_outputs: int, weights=None, counts=None) -> np.ndarray:
-    """Loss weights per output, summing to 1: ``weights`` normalised, or inverse ``counts`` normalised.
-
-    >>> output_weights(6, counts=[1, 8, 4, 2, 8, 8]).round(3).tolist()
-    [0.471, 0.059, 0.118, 0.235, 0.059, 0.059]
-    """
-    if weights is None and counts is None:
-        return np.full(n_outputs, 1.0 / n_outputs)
-    name, given = ("output_weights", weights) if counts is None else ("class_counts", counts)
-    w = np.asarray(given, dtype=np.float64)
-    if w.shape != (n_outputs,) or not np.isfinite(w).all() or (w <= 0).any():
-        raise ValueError(f"{name} must hold {n_outputs} positive numbers (one per output). Got {given!r} instead.")
-    if counts is not None:
-        w = 1.0 / w  # rare outputs weigh more
-    return w / w.sum()
 
 
 class _Net(torch.nn.Module):
@@ -328,7 +295,7 @@ class MLPEstimator(BaseEstimator):
         finally:
             torch.set_num_threads(threads)
         self.fit_seconds_ = time.perf_counter() - started
-        logger.info(
+        logger.debug(
             "MLP fitted: %d epochs (best %d), %.2f s, best validation %s.",
             self.n_epochs_, self.best_epoch_, self.fit_seconds_, self.best_score_,
         )

@@ -280,7 +280,7 @@ class TaskModel:
             else:
                 est.fit(X[rows], y_fit)
             self.estimators_[name] = est
-            logger.info("Fitted %s on %d rows.", name, int(rows.sum()))
+            logger.debug("Fitted %s on %d rows.", name, int(rows.sum()))
 
         # Everything below is chosen on the tuning rows only.
         scores = self.modality_scores(tune)

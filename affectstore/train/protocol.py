@@ -37,7 +37,8 @@ import numpy as np
 from affectstore.train.errors import TrainError
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.recipe import protocol_settings
-from affectstore.train.tasks import MULTICLASS, MULTILABEL, REGRESSION, TaskSpec
+from affectstore.train.fusion import apply_decision
+from affectstore.train.tasks import BINARY, MULTICLASS, MULTILABEL, REGRESSION, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +222,46 @@ def score_sets(spec: TaskSpec, parts: list[tuple[Batch, np.ndarray]]) -> dict:
     return spec.scores(np.concatenate(ys), np.concatenate(ps))
 
 
+def _decision(model: TaskModel, spec: TaskSpec):
+    if spec.problem == MULTILABEL:
+        return np.asarray(model.choices_.get("thresholds", 0.5))
+    return model.choices_.get("threshold", spec.decision) if spec.decision not in (None, "argmax") else spec.decision
+
+
+def single_feature_labels(model: TaskModel, batch: Batch) -> dict[str, np.ndarray]:
+    """Each late-fusion member's own predictions (its scores with the run's decision; no blend, smoothing or filter)."""
+    if len(model.estimators_) < 2:
+        return {}
+    return {name: apply_decision(s, _decision(model, model.spec)) for name, s in model.modality_scores(batch).items()}
+
+
+def chance_score(spec: TaskSpec, model: TaskModel, y_true: np.ndarray) -> dict:
+    """The task metric of a constant prediction from the training prior (regression: 0, Pearson/CCC of a constant)."""
+    if spec.problem == REGRESSION:
+        return {"value": 0.0, "how": "a constant prediction (Pearson r and CCC of a constant are 0)"}
+    prior = np.asarray(model.prior_, dtype=np.float64)
+    if spec.problem == MULTICLASS:
+        const = np.full(len(y_true), int(prior.argmax()))
+        how = f"always the most frequent training class ({spec.outputs[int(prior.argmax())]})"
+    elif spec.problem == BINARY:
+        const = np.full(len(y_true), int(prior[0] >= 0.5))
+        how = f"always the most frequent training label ({int(prior[0] >= 0.5)})"
+    else:
+        const = np.tile((prior >= 0.5).astype(np.int64), (len(y_true), 1))
+        how = "each label always its most frequent training value"
+    return {"value": float(spec.metric_fn()(y_true, const)), "how": how}
+
+
+def _curves(model: TaskModel) -> dict:
+    """Per estimator: the validation curve early stopping watched, and the epoch it chose."""
+    out = {}
+    for name, est in model.estimators_.items():
+        if getattr(est, "history_", None):
+            out[name] = {"history": [float(h) for h in est.history_], "best_epoch": int(est.best_epoch_),
+                         "watched": est.scoring or "validation loss"}
+    return out
+
+
 @dataclass
 class Evaluation:
     """A fitted model, its metrics and prediction rows, and the raw (truth, prediction) of the headline rows."""
@@ -229,14 +270,12 @@ class Evaluation:
     metrics: dict
     rows: list[dict]
     headline: tuple[np.ndarray, np.ndarray] | None = None
-    fold_models: list[TaskModel] = field(default_factory=list)
 
 
 def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[str, str]) -> Evaluation:
     """Fit, tune and score one task spec on ``full`` under ``plan``; refit at the end when asked."""
     metrics: dict = {"protocol": plan.mode if not plan.cv else "cv"}
     rows: list[dict] = []
-    fold_models = []
     tuned = needs_tuning(spec, rec)
     if plan.cv:
         K = plan.cv
@@ -247,23 +286,28 @@ def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[st
         from sklearn.model_selection import GroupKFold
 
         ids_arr = np.asarray(plan.labelled_ids, dtype=object)
-        parts, folds = [], []
+        parts, folds, singles, curves = [], [], {}, {}
         for fold, (rest, held) in enumerate(GroupKFold(n_splits=K).split(ids_arr, groups=[groups[i] for i in plan.labelled_ids])):
             fit_ids, tune_ids = fit_tune_split(spec, rec, list(ids_arr[rest]), groups, 1.0 / (K - 1), plan.seed + fold)
             model = fit_model(spec, rec, full, fit_ids, tune_ids)
-            fold_models.append(model)
             hb = full.subset(list(ids_arr[held]))
             s, lab = model.predict(hb)
             parts.append((hb, lab))
+            for name, sl in single_feature_labels(model, hb).items():
+                singles.setdefault(name, []).append((hb, sl))
+            curves[f"fold{fold}"] = _curves(model)
+            model.choices_["epochs"] = {k: c["best_epoch"] for k, c in curves[f"fold{fold}"].items()}
             sc = spec.scores(hb.y[hb.valid], lab[hb.valid])
             folds.append({"fold": fold, "n_groups": len({groups[i] for i in ids_arr[held]}), spec.metric: sc[spec.metric],
-                          "n": sc["n"], "choices": model.choices_})
+                          "n": sc["n"], "choices": model.choices_,
+                          "epochs": {k: c["best_epoch"] for k, c in curves[f"fold{fold}"].items()}})
             rows += rows_of(hb, s, lab, spec, f"fold{fold}")
         metrics["out_of_fold"] = score_sets(spec, parts)
         vals = [f[spec.metric] for f in folds]
         metrics["folds"] = folds
         metrics["fold_mean"], metrics["fold_std"] = float(np.mean(vals)), float(np.std(vals))
         headline = (np.concatenate([b.y[b.valid] for b, _ in parts]), np.concatenate([p[b.valid] for b, p in parts]))
+        single_scores = {name: score_sets(spec, p)[spec.metric] for name, p in singles.items()}
         fit_ids, tune_ids = fit_tune_split(spec, rec, plan.labelled_ids, groups, 1.0 / K, plan.seed)
         model = fit_model(spec, rec, full, fit_ids, tune_ids)
         if tune_ids:
@@ -276,6 +320,8 @@ def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[st
         metrics["report"] = score_sets(spec, [(b, lab)])
         headline = (b.y[b.valid], lab[b.valid])
         rows += rows_of(b, s, lab, spec, "validation")
+        single_scores = {n: score_sets(spec, [(b, sl)])[spec.metric] for n, sl in single_feature_labels(model, b).items()}
+        curves = {}
     else:
         model = fit_model(spec, rec, full, plan.train_ids, plan.tune_ids)
         headline = None
@@ -286,7 +332,17 @@ def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[st
             rows += rows_of(b, s, lab, spec, name)
             if name == "report":
                 headline = (b.y[b.valid], lab[b.valid])
+                single_scores = {n: score_sets(spec, [(b, sl)])[spec.metric]
+                                 for n, sl in single_feature_labels(model, b).items()}
+        curves = {}
     metrics["tune_label"] = "tune" if tuned else FIT_DATA
+    curves["final"] = _curves(model)
+    model.choices_["epochs"] = {k: c["best_epoch"] for k, c in curves["final"].items()}
+    if curves["final"]:
+        metrics["learning_curves"] = curves
+    if single_scores:
+        metrics["single_features"] = single_scores  # each late-fusion member alone, on the headline rows
+    metrics["chance"] = chance_score(spec, model, headline[0])
     if plan.optimistic:
         metrics["optimistic"] = True
         metrics["note"] = PAPER_NOTE
@@ -295,4 +351,4 @@ def evaluate(spec: TaskSpec, rec: dict, full: Batch, plan: Plan, groups: dict[st
         refit_ids = plan.labelled_ids if plan.cv else plan.train_ids + plan.val_ids
         model.refit(full.subset(refit_ids))
         metrics["refit"] = model.choices_.get("refit")
-    return Evaluation(model, metrics, rows, headline, fold_models)
+    return Evaluation(model, metrics, rows, headline)

@@ -195,7 +195,7 @@ def _validate_per_target(recipe: dict[str, Any]) -> None:
 def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     """Check the choices that do not need the store; returns the recipe."""
     if recipe.get("task") is None:
-        raise RecipeError("The recipe names no task. Set task = \"emi\" (or bah, expr, va, clips) or pass TASK.")
+        raise RecipeError("The recipe names no task. Set task = \"emi\" (or bah, expr, va, au, bah-video, clips) or pass TASK.")
     check_task(recipe["task"])
     feats = recipe["features"]
     if isinstance(feats, str):

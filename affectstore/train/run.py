@@ -55,6 +55,7 @@ from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_mode
 )
 from affectstore.train.recipe import load_recipe, merge_recipe, per_target_features, recipe_for_target, validate_recipe
 from affectstore.train.report import write_report
+from affectstore.train.runinfo import run_environment, store_url, warnings_once_per_call
 from affectstore.train.tasks import (
     MULTILABEL,
     REGRESSION,
@@ -198,12 +199,7 @@ def _suffix(task: str, key: str) -> str:
 # ----------------------------------------------------------------------------- train
 
 
-def _store_url(location) -> str:
-    """An absolute path (local stores) or the URL, so predict finds the store from any folder."""
-    text = str(location)
-    return text if "://" in text else str(Path(text).resolve())
-
-
+@warnings_once_per_call
 def train_task(
     task: str | None,
     store,
@@ -299,7 +295,7 @@ def train_task(
     elapsed = time.perf_counter() - started
     timings["total_s"] = elapsed  # load + fit + tune + evaluate (writing outputs and the report not included)
     run_info = {
-        "task": task, "store": _store_url(getattr(st, "location", store)), "store_dataset": dataset,
+        "task": task, "store": store_url(st), **run_environment(st), "store_dataset": dataset,
         "data_root": str(Path(rec["data_root"]).resolve()) if rec["data_root"] else None,
         "targets": [s.target for s in specs] if task == "clips" else None,
         "recipe": rec, "protocol": protocol, "seconds": timings,

@@ -152,7 +152,7 @@ class TemporalSmoother(BaseEstimator):
         self.curve_ = smoothing_curve(y_true, y_pred, groups, self.metric, self.method, sizes, self.decision, self.edge)
         self.size_ = max(self.curve_, key=lambda s: (self.curve_[s], -s))  # ties: the smaller kernel
         self.score_ = self.curve_[self.size_]
-        logger.info("Smoothing %s size %d (validation score %.4f).", self.method, self.size_, self.score_)
+        logger.debug("Smoothing %s size %d (validation score %.4f).", self.method, self.size_, self.score_)
         return self
 
     def transform(self, y_pred, groups) -> np.ndarray:

@@ -29,6 +29,7 @@ from affectstore.train.protocol import evaluate, group_of, plan_protocol
 from affectstore.train.run import _adapter, _key, _specs, build_batch
 from affectstore.train.data import feature_infos, open_store
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
+from affectstore.train.runinfo import warnings_once_per_call
 from affectstore.train.tasks import STORE_DATASETS, check_task
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def feature_sets(features: list[str], fusions=(EARLY, LATE)) -> list[tuple[tuple
     return out
 
 
+@warnings_once_per_call
 def sweep(task: str, store, features, recipe=None, out=None, data_root=None, cv: int | None = None,
           store_dataset: str | None = None, overrides: dict | None = None, fusions=(EARLY, LATE)) -> SweepResult:
     """Train every feature set of ``features`` (see the module docstring); returns the rows and files."""

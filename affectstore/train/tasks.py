@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from affectstore.train import submission
 from affectstore.train.errors import TrainError
@@ -39,7 +40,6 @@ from affectstore.train.metrics import (
     mean_ccc,
     mean_pearson_r,
     pearson_r_per_output,
-    per_class_f1,
     per_label_f1,
     weighted_f1,
 )
@@ -109,8 +109,14 @@ class TaskSpec:
             out["macro_f1"] = float(macro_f1(t, p, labels=list(range(len(self.outputs)))))
             out["weighted_f1"] = float(weighted_f1(t, p))
             out["accuracy"] = float(accuracy(t, p))
-            f1 = per_class_f1(t, p, list(range(len(self.outputs))))
-            out["per_output"] = {name: {"f1": float(f1[k])} for k, name in enumerate(self.outputs)}
+            labels = list(range(len(self.outputs)))
+            # Unweighted average recall (UAR) over the classes present in the truth, as sklearn.
+            out["balanced_accuracy"] = float(balanced_accuracy_score(t, p))
+            prec, rec, f1, sup = precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
+            out["per_output"] = {name: {"f1": float(f1[k]), "precision": float(prec[k]), "recall": float(rec[k]),
+                                        "support": int(sup[k])} for k, name in enumerate(self.outputs)}
+            out["confusion_matrix"] = {"labels": list(self.outputs),
+                                       "rows_true_cols_pred": confusion_matrix(t, p, labels=labels).tolist()}
         return out
 
     def per_output_key(self) -> str:
