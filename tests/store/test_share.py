@@ -268,3 +268,23 @@ def test_import_needs_times_or_a_rate(tmp_path: Path) -> None:
     np.save(tmp_path / "n" / "v.npy", np.ones((3, 2)))
     with pytest.raises(ImportSourceError, match=r"without times; pass --rate HZ"):
         import_features(tmp_path / "s.zarr", "ds", "x", tmp_path / "n")
+
+
+def test_verify_of_an_archive_checks_its_manifest(tmp_path: Path) -> None:
+    from affectstore.store.verify import verify_store
+
+    folder = _make(tmp_path / "a.zarr")
+    out = tmp_path / "a.zip"
+    archive_store(FeatureStore.open(folder, mode="a"), out)
+    assert verify_store(FeatureStore.open(out)).ok
+    bad = tmp_path / "bad.zip"
+    key = "zarr.json"  # the root document: no mark or seal covers it, only the manifest
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == key:
+                assert b'"format": 1' in data
+                data = data.replace(b'"format": 1', b'"format": 0')
+            dst.writestr(info.filename, data)
+    report = verify_store(FeatureStore.open(bad))
+    assert not report.ok and report.errors == ["(archive): zarr.json: entry differs from the archive's manifest"]
