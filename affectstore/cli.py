@@ -84,6 +84,7 @@ def store_pack_cmd(
     store: str = STORE_ARG,
     what: list[str] = typer.Argument(None, help="OUT.zip to write the whole store into one file; or DATASET [FEATURE] to pack only those."),
     zip_to: str = typer.Option(None, "--zip", help="Same as giving OUT.zip: the whole store's complete work in one read-only file."),
+    with_packs: bool = typer.Option(True, "--with-packs/--without-packs", help="Put the packed copies into OUT.zip (fast bulk reads; twice the size)."),
 ) -> None:
     """Build the packed copies that make bulk loading fast and the listing remote readers use; with OUT.zip, one file to share."""
     from affectstore.store import StoreError
@@ -105,7 +106,7 @@ def store_pack_cmd(
         if handle.local_root is not None:
             write_listing(handle)
         if zip_to:
-            summary = archive_store(handle, zip_to)
+            summary = archive_store(handle, zip_to, packs=with_packs)
             typer.echo(f"wrote {summary.path} ({summary.files} files, {summary.bytes} bytes; "
                        + ", ".join(f"{k}: {n} videos" for k, n in summary.videos.items()) + ")")
     except StoreError as exc:

@@ -38,7 +38,7 @@ class ArchiveSummary:
     videos: dict[str, int]
 
 
-def _members(store: FeatureStore) -> list[Path]:
+def _members(store: FeatureStore, packs: bool = True) -> list[Path]:
     root = store.local_root
     files = [root / "zarr.json"]
     for dataset in store.datasets():
@@ -51,7 +51,7 @@ def _members(store: FeatureStore) -> list[Path]:
                 files.append(base / "done" / key / "zarr.json")
                 files += sorted(p for p in (base / "videos" / key).rglob("*") if p.is_file() and not p.name.endswith(".partial"))
             files += sorted((base / "failed").glob("*/zarr.json"))
-            for name, attrs in store.packs(dataset, feature).items():
+            for name, attrs in store.packs(dataset, feature).items() if packs else ():
                 if attrs.get("current"):
                     files += sorted(p for p in (base / "packed" / name).rglob("*") if p.is_file() and not p.name.endswith(".partial"))
     return [f for f in files if f.is_file()]
@@ -65,8 +65,12 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def archive_store(store: FeatureStore, target: str | os.PathLike) -> ArchiveSummary:
-    """Write the complete work of the folder store ``store`` into the .zip file ``target`` (replaced atomically)."""
+def archive_store(store: FeatureStore, target: str | os.PathLike, *, packs: bool = True) -> ArchiveSummary:
+    """Write the complete work of the folder store ``store`` into the .zip file ``target`` (replaced atomically).
+
+    ``packs=False`` leaves the packed copies out: the archive is then the size of the arrays
+    (a pack is a second copy, for fast bulk reads), and whoever unpacks it packs again.
+    """
     target = Path(target)
     if target.suffix.lower() != ".zip":
         raise StoreError(f"The archive must be a .zip file. Got {str(target)!r} instead.")
@@ -80,7 +84,7 @@ def archive_store(store: FeatureStore, target: str | os.PathLike) -> ArchiveSumm
         raise StoreError(f"The archive {target} must not lie inside the store it packs ({store.location}).")
     if target.is_dir():
         raise StoreError(f"{target} is a folder; pass the path of the .zip file to write.")
-    members = _members(store)
+    members = _members(store, packs)
     names = build_listing(store)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}.partial")

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from affectstore.store import chunks, rawio
-from affectstore.store.chunks import sync
 from affectstore.store.chunks import DamagedChunk
 from affectstore.store.errors import DamagedStoreError
 from affectstore.store.records import FeatureTable, now

@@ -16,6 +16,7 @@ import os
 import shutil
 import struct
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -39,6 +40,24 @@ class RawDamage(Exception):
         super().__init__(f"{name}: {problem}")
 
 
+# Chunk files whose checksum this process has verified, by path -> (inode, size, mtime, ctime).
+# A file whose status is unchanged since is read again without recomputing its CRC: a
+# training script that loads the same feature many times pays the checksum once. Any write
+# changes ctime (which no user call can set back), so a rewritten or replaced file is
+# checked again; `affect store verify` always recomputes everything. Only files last changed
+# well before they were verified are remembered: file-system clocks tick coarsely (a few
+# ms), and a file rewritten within the tick of its check (a reused inode, the same size)
+# would otherwise look unchanged.
+_VERIFIED: dict[str, tuple[int, int, int, int]] = {}
+_VERIFIED_MAX = 500_000
+_SETTLED_NS = 2_000_000_000
+
+
+def _signature(f) -> tuple[int, int, int, int]:
+    st = os.fstat(f.fileno())
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _read_checked(path: Path, out: np.ndarray, checksum: bool) -> str | None:
     """Read a chunk file into ``out`` (then its 4 checksum bytes); the problem in words, or None.
 
@@ -50,6 +69,11 @@ def _read_checked(path: Path, out: np.ndarray, checksum: bool) -> str | None:
     crc = 0
     try:
         with open(path, "rb", buffering=0) as f:
+            signature = _signature(f) if checksum else None
+            if checksum and _VERIFIED.get(str(path)) == signature:
+                if signature[1] != len(view) + _CRC.size:  # cannot happen unchanged; cheap to be sure
+                    return f"chunk file has {signature[1]} bytes, {len(view) + _CRC.size} expected"
+                checksum = False  # verified earlier by this process, unchanged since
             got = 0
             while got < len(view):
                 n = f.readinto(view[got : got + _PIECE])
@@ -68,6 +92,10 @@ def _read_checked(path: Path, out: np.ndarray, checksum: bool) -> str | None:
     (stored,) = _CRC.unpack(tail)
     if stored != crc:
         return f"checksum mismatch (stored {stored:08x}, computed {crc:08x})"
+    if time.time_ns() - signature[3] > _SETTLED_NS:
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[str(path)] = signature
     return None
 
 

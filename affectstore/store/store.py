@@ -8,7 +8,9 @@ Layout (every node is a plain Zarr v3 group or array, readable by any Zarr clien
         failed/<key>/                    failure record (stage, reason, time), kept apart
         packed/<fingerprint>/            concatenated copy of all complete videos, for bulk reads
     .claims/                             work-sharing claims of running extractions (see claims.py)
+    affectstore.listing.json             folder names for readers that cannot list (http), see listing.py
 
+Every byte goes through one seam, `storage.Storage` (a local folder, or any zarr store).
 `<key>` is the video id made safe by `keys.encode_id`. A video counts only once its
 mark exists: a killed writer leaves arrays without a mark, which every reader ignores
 and the next run overwrites. Each writer touches only its own video's keys, so any

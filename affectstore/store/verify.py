@@ -105,9 +105,36 @@ def verify_store(store: FeatureStore, *, repair: bool = False, progress: bool = 
                 _verify_feature(store, report, dataset, feature, progress)
             except StoreError as exc:  # a damaged feature group must not stop the others' checks
                 report.damages.append(Damage(dataset, feature, "feature", f"cannot be checked ({exc})"))
+    if store.is_zip:
+        _verify_manifest(store, report)
     if repair and report.damages:
         repair_store(store, report)
     return report
+
+
+def _verify_manifest(store: FeatureStore, report: VerifyReport) -> None:
+    """An archive's manifest covers every entry, metadata included: check the ones no mark or pack covers."""
+    from affectstore.store.listing import LISTING, parse_listing
+
+    raw = store.get_bytes(LISTING)
+    if raw is None:
+        report.warnings.append(f"{store.location}: no checksum manifest (packed by an older affectstore)")
+        return
+    try:
+        files = parse_listing(raw, store.location).get("files") or {}
+    except DamagedStoreError as exc:
+        report.damages.append(Damage("(archive)", None, "feature", str(exc), file=LISTING))
+        return
+    seen = {d.file for d in report.damages}
+    for key, (size, crc) in sorted(files.items()):
+        if key in seen or "/videos/" in key or "/packed/" in key:
+            continue  # videos and packs: checked against their marks above
+        data = store.get_bytes(key)
+        if data is None or chunks.file_sum(data) != [size, crc]:
+            parts = key.split("/")
+            problem = "entry is missing" if data is None else "entry differs from the archive's manifest"
+            report.damages.append(Damage(parts[0] if len(parts) > 1 else "(archive)", parts[1] if len(parts) > 3 else None,
+                                         "feature", problem, file=key))
 
 
 def _doc_ok(doc: dict | None) -> bool:

@@ -155,13 +155,13 @@ def test_a_non_store_folder_is_never_turned_into_a_store(tmp_path: Path) -> None
     assert FeatureStore.open(tmp_path / "empty", mode="a").datasets() == []  # an empty folder is fine
 
 
-@pytest.mark.parametrize("url,package", [("s3://bucket/team.zarr", "s3fs"), ("http://example.org/team.zarr", "aiohttp")])
-def test_remote_stores_without_their_extra(url: str, package: str) -> None:
+@pytest.mark.parametrize("url,package,extra", [("s3://bucket/team.zarr", "s3fs", "s3"), ("http://example.org/team.zarr", "aiohttp", "http")])
+def test_remote_stores_without_their_extra(url: str, package: str, extra: str) -> None:
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed here")
     result = runner.invoke(app, ["store", "info", url])
     assert result.exit_code == 2
-    assert f"the {url.split(':')[0]}:// file system is not installed" in result.output and f"pip install {package}" in result.output
+    assert f"the {url.split(':')[0]}:// file system is not installed" in result.output and f"pip install 'affectstore[{extra}]'" in result.output
     with pytest.raises(StoreError, match=r"unknown URL scheme 'foo'"):
         FeatureStore.open("foo://x/y.zarr")
     with pytest.raises(StoreError, match=r"http:// stores are read-only"):

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from affectstore.cli import app
-from affectstore.store import ConfigMismatchError, DamagedStoreError, FeatureStore, StoreError, encode_id
+from affectstore.store import DamagedStoreError, FeatureStore, StoreError, encode_id
 from affectstore.store.archive import archive_store
 from affectstore.store.importers import ImportSourceError, import_features
 from affectstore.store.listing import LISTING
@@ -65,6 +65,17 @@ def test_pack_unpack_round_trip_is_equal(tmp_path: Path) -> None:
     assert back.provenance("bah", "hubert") == FeatureStore.open(folder).provenance("bah", "hubert")
     assert [f.video_id for f in back.failures("bah", "hubert")] == ["bad/zero.mp4"]
     assert runner.invoke(app, ["store", "verify", str(tmp_path / "b.zarr"), "--no-progress"]).exit_code == 0
+
+
+def test_an_archive_without_packs_holds_the_arrays_once(tmp_path: Path) -> None:
+    folder = _make(tmp_path / "a.zarr")
+    FeatureStore.open(folder, mode="a").pack("bah", "hubert")
+    result = runner.invoke(app, ["store", "pack", str(folder), str(tmp_path / "a.zip"), "--without-packs"])
+    assert result.exit_code == 0, result.output
+    names = zipfile.ZipFile(tmp_path / "a.zip").namelist()
+    assert not any("/packed/n" in n for n in names)
+    _equal(_tables(tmp_path / "a.zip"), _tables(folder))
+    assert FeatureStore.open(tmp_path / "a.zip").packs("bah", "hubert") == {}
 
 
 def test_packing_twice_gives_the_same_bytes(tmp_path: Path) -> None:
@@ -268,3 +279,23 @@ def test_import_needs_times_or_a_rate(tmp_path: Path) -> None:
     np.save(tmp_path / "n" / "v.npy", np.ones((3, 2)))
     with pytest.raises(ImportSourceError, match=r"without times; pass --rate HZ"):
         import_features(tmp_path / "s.zarr", "ds", "x", tmp_path / "n")
+
+
+def test_verify_of_an_archive_checks_its_manifest(tmp_path: Path) -> None:
+    from affectstore.store.verify import verify_store
+
+    folder = _make(tmp_path / "a.zarr")
+    out = tmp_path / "a.zip"
+    archive_store(FeatureStore.open(folder, mode="a"), out)
+    assert verify_store(FeatureStore.open(out)).ok
+    bad = tmp_path / "bad.zip"
+    key = "zarr.json"  # the root document: no mark or seal covers it, only the manifest
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == key:
+                assert b'"format": 1' in data
+                data = data.replace(b'"format": 1', b'"format": 0')
+            dst.writestr(info.filename, data)
+    report = verify_store(FeatureStore.open(bad))
+    assert not report.ok and report.errors == ["(archive): zarr.json: entry differs from the archive's manifest"]

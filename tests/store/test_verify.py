@@ -191,3 +191,29 @@ def test_stores_written_before_checksums_still_read_and_verify(tmp_path: Path, m
     shutil.copy(tmp_path / "old.zarr/ds/feat/videos/w/values/c/0/0", tmp_path / "old.zarr/ds/feat/videos/v/values/c/0/0")
     with pytest.raises(DamagedStoreError, match="values/c/0/0: chunk file has 16 bytes; 3 frames of 4 x float16 need 24"):
         store.load_feature("ds", "feat", pack=False)
+
+
+def test_a_chunk_changed_after_a_checked_read_is_refused_on_the_next(tmp_path, monkeypatch):
+    """Repeated reads skip the CRC of files this process verified, only while their status is unchanged."""
+    import time
+
+    import numpy as np
+    import pytest
+
+    from affectstore.store import DamagedStoreError, FeatureStore, encode_id, rawio
+
+    monkeypatch.setattr(rawio, "_SETTLED_NS", -1)  # remember files just written (normally: older than 2 s)
+
+    store = FeatureStore.open(tmp_path / "s.zarr", mode="a")
+    store.create_feature("ds", "f", {"extractor": "x", "config_hash": "h", "dim": 2, "dtype": "float32", "kind": "frames", "rate": 1.0})
+    store.write_video("ds", "f", "a/b c", np.ones((4, 2)), np.arange(4.0), config_hash="h")
+    store.load_feature("ds", "f", pack=False)
+    store.load_feature("ds", "f", pack=False)  # the second read trusts the verified, unchanged file
+    chunk = tmp_path / "s.zarr/ds/f/videos" / encode_id("a/b c") / "values/c/0/0"
+    assert str(chunk) in rawio._VERIFIED
+    time.sleep(0.05)  # past the file system's clock tick, so the rewrite gets a new ctime
+    data = bytearray(chunk.read_bytes())
+    data[1] ^= 0x20
+    chunk.write_bytes(bytes(data))  # same size, new ctime: checked again
+    with pytest.raises(DamagedStoreError, match=r"ds/f video 'a/b c'.*values/c/0/0: checksum mismatch"):
+        store.load_feature("ds", "f", pack=False)
