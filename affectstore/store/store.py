@@ -84,7 +84,12 @@ class FeatureStore:
         storage = open_backend(location, mode == "r", storage_options)
         text = os.fspath(location)
         try:
-            root = zarr.open_group(storage.zarr_store, mode="r" if mode == "r" else "a")
+            try:
+                root = zarr.open_group(storage.zarr_store, mode="r" if mode == "r" else "a")
+            except zarr.errors.ContainsGroupError:
+                # Another process created the new store between zarr's look and its create
+                # (several extractions starting on one new store): open what it made.
+                root = zarr.open_group(storage.zarr_store, mode="a")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
             raise NotAStoreError(f"{text} is not an affectstore store: it holds no Zarr v3 group ({exc}).") from exc
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:

@@ -320,3 +320,24 @@ def test_local_writes_match_zarrs_own(tmp_path: Path) -> None:
     a = (tmp_path / "a.zarr/ds/feat/videos/a%2Fb/values/c/0/0").read_bytes()
     assert a == (tmp_path / "b.zarr/ds/feat/videos/a%2Fb/values/c/0/0").read_bytes()
     assert generic.completed("ds", "feat") == local.completed("ds", "feat") == ["a/b", "empty"]
+
+
+def test_open_survives_another_process_creating_the_store_at_the_same_moment(tmp_path, monkeypatch):
+    """zarr's open-or-create races with a second creator; the loser opens what the winner made."""
+    import zarr
+
+    from affectstore.store import FeatureStore
+
+    real = zarr.open_group
+    calls = []
+
+    def racing(store, mode="a", **kwargs):
+        calls.append(mode)
+        if len(calls) == 1:
+            real(store, mode="a", **kwargs)  # the other process wins the race ...
+            raise zarr.errors.ContainsGroupError("A group exists in store at path ''.")  # ... as zarr then reports
+        return real(store, mode=mode, **kwargs)
+
+    monkeypatch.setattr(zarr, "open_group", racing)
+    store = FeatureStore.open(tmp_path / "new.zarr", mode="a")
+    assert store.datasets() == [] and len(calls) == 2
