@@ -50,6 +50,7 @@ from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, 
 from affectstore.train.errors import LineageError, RecipeError, TrainError
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
+from affectstore.train.registry import get_entry
 from affectstore.train.report import write_report
 from affectstore.train.tasks import (
     MULTICLASS,
@@ -203,7 +204,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
 
 def needs_tuning(spec: TaskSpec, rec: dict) -> bool:
     """Whether anything is chosen on tuning rows (else they join the fitting rows)."""
-    return (rec["estimator"] == "mlp" or spec.level == "frame"
+    return (get_entry(rec["estimator"]).takes_eval_set or spec.level == "frame"
             or (rec["fusion"] == "late" and len(rec["features"]) > 1 and rec["blend"].get("weights") is None))
 
 
