@@ -261,7 +261,8 @@ class TaskModel:
         else:
             self.prior_ = (np.bincount(yv.astype(int), minlength=self.n_classes) / max(len(yv), 1)).tolist()
         self.fill_ = {f: np.nanmean(np.where(fit.covered[f][:, None], fit.X[f], np.nan), axis=0).astype(np.float32)
-                      if fit.covered[f].any() else np.zeros(fit.X[f].shape[1], np.float32) for f in self.features}
+                      if fit.covered[f].any() else np.zeros(fit.X[f].shape[1], np.float32)
+                      for f in self.features if f in fit.X}  # sequence batches hold no rows
         for name in self._model_names():
             X, cov = self._inputs(fit, name)
             Xt, covt = self._inputs(tune, name)

@@ -154,3 +154,28 @@ register(EstimatorEntry("logreg", {BINARY: (_LIN_CLF, {"kind": "logreg"}), MULTI
                         description="standardised logistic regression"))
 register(EstimatorEntry("svc", {BINARY: (_LIN_CLF, {"kind": "svc"})}, description="standardised linear SVC (decision values)"))
 register(EstimatorEntry("ridge", {REGRESSION: (_LIN_REG, {})}, description="standardised ridge regression"))
+
+# Sequence models (affectstore.train.models): they read `Batch.sequences` and early-stop on the tuning items.
+_SEQ = "affectstore.train.models."
+_PAPER_EMI = {"learning_rate": 1e-4, "max_epochs": 30, "batch_size": 32, "dropout": 0.1, "warmup_epochs": 1.0}
+_CLS = {BINARY: {"loss": "bce", "scoring": "weighted_f1"}, MULTICLASS: {"loss": "cross_entropy", "scoring": "macro_f1"}}
+register(EstimatorEntry("lstm-fusion", {
+    REGRESSION: (_SEQ + "lstm_fusion:LSTMFusion", {**_PAPER_EMI, "loss": "mse", "scoring": "mean_pearson_r", "patience": 5}),
+    BINARY: (_SEQ + "lstm_fusion:LSTMFusion", {**_PAPER_EMI, **_CLS[BINARY], "patience": 5}),
+    MULTICLASS: (_SEQ + "lstm_fusion:LSTMFusion", {**_PAPER_EMI, **_CLS[MULTICLASS], "patience": 5}),
+}, consumes=SEQUENCES, takes_eval_set=True, description="per-modality LSTMs + Tanh fusion (Hallmen 2024/2025 EMI)"))
+register(EstimatorEntry("bah-window", {
+    BINARY: (_SEQ + "bah_window:BAHWindow", {"learning_rate": 7.5e-6, "max_epochs": 10, "batch_size": 32, "dropout": 0.1,
+                                             "warmup_epochs": 0.0, **_CLS[BINARY], "balanced": True, "homogeneous": 2.0}),
+    MULTICLASS: (_SEQ + "bah_window:BAHWindow", {"learning_rate": 7.5e-6, "max_epochs": 10, "dropout": 0.1,
+                                                 "warmup_epochs": 0.0, **_CLS[MULTICLASS]}),
+    REGRESSION: (_SEQ + "bah_window:BAHWindow", {"learning_rate": 7.5e-6, "max_epochs": 10, "dropout": 0.1,
+                                                 "warmup_epochs": 0.0, "loss": "ccc", "scoring": "mean_ccc"}),
+}, consumes=SEQUENCES, takes_eval_set=True, description="centred windows per target frame, LSTM fusion (Hallmen 2025 BAH)"))
+register(EstimatorEntry("tcn-qam", {
+    REGRESSION: (_SEQ + "tcn_qam:TCNQAM", {**_PAPER_EMI, "loss": "mse", "scoring": "mean_pearson_r", "ema": 0.999,
+                                           "schedule": "cosine_restarts", "restart_epochs": 10}),
+}, consumes=SEQUENCES, takes_eval_set=True, description="TCN + gated BiLSTM + quality-aware Transformer fusion (Yu 2025 EMI)"))
+register(EstimatorEntry("tcn-xattn", {
+    REGRESSION: (_SEQ + "tcn_xattn:TCNXAttn", {**_PAPER_EMI, "loss": "ccc", "scoring": "mean_ccc"}),
+}, consumes=SEQUENCES, takes_eval_set=True, description="multi-scale TCN + visual-query cross-attention (Yu 2025 VA)"))

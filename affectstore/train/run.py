@@ -50,7 +50,7 @@ from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, 
 from affectstore.train.errors import LineageError, RecipeError, TrainError
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.recipe import load_recipe, merge_recipe, validate_recipe
-from affectstore.train.registry import get_entry
+from affectstore.train.registry import SEQUENCES, get_entry
 from affectstore.train.report import write_report
 from affectstore.train.tasks import (
     MULTICLASS,
@@ -156,6 +156,10 @@ def _encode_labels(spec: TaskSpec, values: np.ndarray, target_names) -> tuple[np
 
 def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: bool) -> Batch:
     """Features (and labels when ``labelled``) of ``ids`` for one task spec."""
+    if get_entry(recipe["estimator"]).consumes == SEQUENCES:
+        from affectstore.train.sequence.batch import build_sequence_batch
+
+        return build_sequence_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled, _encode_labels)
     model_feats = recipe["features"]
     pooling = recipe["pooling"]
     ids = list(ids)
