@@ -2,10 +2,10 @@
 pooling cannot see.
 
 - `make_order_store` (video level, EMI-like): each video's ``audio`` (50 Hz-like) and ``face``
-  sequences are i.i.d. Gaussian values; for output k, the value in column k of the LAST frame is
-  the ``round(y_k * (T - 1))``-th smallest of that column, so the multiset of a column (hence
-  its mean, std, min and max, i.e. STAT pooling) does not depend on y at all, while the last
-  frame ranks it. A ``text`` per-video vector is pure noise.
+  sequences are i.i.d. Gaussian values; for output k, column k's last quarter of frames holds
+  a block of consecutive ranks starting at ``y_k * (T - T/4)`` (shuffled), the rest the other
+  values (shuffled). The multiset of a column (hence its mean, std, min and max, i.e. STAT
+  pooling) does not depend on y at all; the late frames' level does. A ``text`` per-video vector is pure noise.
 - `make_slope_store` (frame level, BAH/VA-like): one ``audio`` and one ``face`` sequence per
   video are random walks whose slope carries the frame label (up in positive stretches, down
   in negative ones) on top of a random per-video level, so the value at a frame (what an
@@ -43,25 +43,30 @@ def _feature(st: FeatureStore, dataset: str, name: str, dim: int, rate, kind: st
 
 
 def _order_column(rng, T: int, y: float) -> np.ndarray:
-    v = rng.normal(size=T)
-    order = np.argsort(v)
-    last = order[int(round(y * (T - 1)))]
-    rest = rng.permutation(np.delete(np.arange(T), last))
-    return np.concatenate([v[rest], v[[last]]])
+    """T i.i.d. values; the last quarter holds the ranks ``s .. s + T//4`` (s = y * (T - T//4)) in random order."""
+    v = np.sort(rng.normal(size=T))
+    q = max(1, T // 4)
+    s = int(round(y * (T - q)))
+    late = rng.permutation(v[s:s + q])
+    early = rng.permutation(np.concatenate([v[:s], v[s + q:]]))
+    return np.concatenate([early, late])
 
 
 def make_order_store(path, n_videos: int = 80, n_outputs: int = 2, dim: int = 6, frames=(20, 40),
-                     dataset: str = "emi", seed: int = 0, no_face: int = 3) -> SyntheticStore:
-    """Video-level store of ``audio`` (rate 50), ``face`` (rate 6; ``no_face`` videos lack it) and ``text``."""
+                     dataset: str = "emi", seed: int = 0, no_face: int = 3, labels: dict | None = None) -> SyntheticStore:
+    """Video-level store of ``audio`` (rate 50), ``face`` (rate 6; ``no_face`` videos lack it) and ``text``.
+
+    ``labels``: id -> (n_outputs,) targets in [0, 1] to plant (default: ``n_videos`` ids with uniform ones).
+    """
     rng = np.random.default_rng(seed)
     st = FeatureStore.open(path, mode="a")
-    ids = [f"{k:05d}" for k in range(n_videos)]
+    ids = list(labels) if labels is not None else [f"{k:05d}" for k in range(n_videos)]
     h_audio = _feature(st, dataset, "audio", dim, 50.0, "frames", "audio")
     h_face = _feature(st, dataset, "face", dim, 6.0, "frames", "faces")
     h_text = _feature(st, dataset, "text", 4, None, "video", "transcript")
     out = SyntheticStore(Path(path), dataset, ids)
     for i, vid in enumerate(ids):
-        y = rng.uniform(0, 1, n_outputs)
+        y = np.asarray(labels[vid], dtype=np.float64) if labels is not None else rng.uniform(0, 1, n_outputs)
         out.labels[vid] = y
         for name, h, rate, n_sig in (("audio", h_audio, 50.0, n_outputs), ("face", h_face, 6.0, 1)):
             if name == "face" and i < no_face:
@@ -103,3 +108,24 @@ def make_slope_store(path, n_videos: int = 24, duration: float = 20.0, label_rat
             x[:, 0] += walk.astype(np.float32)
             st.write_video(dataset, name, vid, x, t, config_hash=hashes[name])
     return out
+
+
+EMI_HEADER = ("Filename", "Admiration", "Amusement", "Determination", "Empathic Pain", "Excitement", "Joy")
+
+
+def write_emi_labels(root, n_train: int, n_valid: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A labels-only EMI root (``train_split.csv``, ``valid_split.csv``); returns id -> (6,) intensities."""
+    import csv
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ids = [f"{k:05d}" for k in range(n_train + n_valid)]
+    y = {v: np.round(rng.uniform(0, 1, 6), 6) for v in ids}
+    for name, part in (("train_split.csv", ids[:n_train]), ("valid_split.csv", ids[n_train:])):
+        with open(root / name, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(EMI_HEADER)
+            for v in part:
+                w.writerow([v] + [f"{x:.6f}" for x in y[v]])
+    return y

@@ -276,6 +276,8 @@ class TaskModel:
             else:
                 est.fit(X[rows], y_fit)
             self.estimators_[name] = est
+            if getattr(est, "history_", None) is not None:  # learning curves, for the report
+                self.choices_.setdefault("learning_curves", {})[name] = est.history_
             logger.info("Fitted %s on %d rows.", name, int(rows.sum()))
 
         # Everything below is chosen on the tuning rows only.

@@ -11,7 +11,7 @@
   scores each modality from its mean token and turns the scores into softmax weights over
   the modalities present (a missing modality gets weight 0 and its learned missing tokens),
   which scale that modality's tokens;
-- a Transformer encoder over all tokens (plus a learned modality embedding), mean-pooled,
+- a Transformer encoder over all tokens (plus learned modality and segment-position embeddings), mean-pooled,
   then a linear layer to the outputs.
 
 The paper's MSE loss, EMA of the weights (0.999) and cosine schedule with warm restarts are
@@ -65,11 +65,15 @@ class TCNQAMNet(nn.Module):
                 self.kind[k] = "bilstm"
                 self.encoders[k] = GatedBiLSTM(dims[k], hidden // 2, dropout)
                 width = self.encoders[k].out_dim
-            self.maps[k] = nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d))
+            self.maps[k] = nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d), nn.LayerNorm(d))
             self.missing[k] = MissingToken(d)
         self.quality = nn.Sequential(nn.Linear(d, d // 2), nn.Tanh(), nn.Linear(d // 2, 1))
         self.modality = nn.Parameter(torch.zeros(len(self.names), d))
-        layer = nn.TransformerEncoderLayer(d, int(arch["heads"]), 2 * d, dropout, batch_first=True, activation="gelu")
+        # Segment positions: without them the Transformer and the mean over tokens could not tell
+        # early segments from late ones, i.e. they would see no more than pooling does.
+        self.position = nn.Parameter(0.02 * torch.randn(self.segments, d))
+        layer = nn.TransformerEncoderLayer(d, int(arch["heads"]), 2 * d, dropout, batch_first=True, activation="gelu",
+                                           norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, int(arch["layers"]), enable_nested_tensor=False)
         self.out = nn.Linear(d, n_out)
 
@@ -80,7 +84,7 @@ class TCNQAMNet(nn.Module):
             if self.kind[k] == "vector":
                 t = self.maps[k](x[:, :1])
             else:
-                t = self.maps[k](segment_mean(self.encoders[k](x, n), n, self.segments))
+                t = self.maps[k](segment_mean(self.encoders[k](x, n), n, self.segments)) + self.position
             t = self.missing[k](t, n) + self.modality[i]
             tokens.append(t)
             scores.append(self.quality(t.mean(dim=1)))  # (B, 1)
