@@ -206,7 +206,7 @@ def test_sklearn_contract_and_registry():
     est = make_estimator("mlp", "multiclass", max_epochs=3).fit(X, y)
     assert type(est).__name__ == "MLPClassifier"
     assert predict_scores(est, X).shape == (400, 4)
-    with pytest.raises(ValueError, match=r"Unknown estimator 'xgb'. Use one of \[.*'logreg', 'mlp', 'ridge', 'svc'"):
+    with pytest.raises(ValueError, match=r"Unknown estimator 'xgb'. Use one of \[.*'logreg', 'lstm-fusion', 'mlp', 'ridge', 'svc', 'tcn-qam'"):
         make_estimator("xgb")
     with pytest.raises(ValueError, match=r"Unknown parameter\(s\) \['depth'\] for estimator 'svc' \(LinearClassifier\)"):
         make_estimator("svc", depth=3)
