@@ -107,7 +107,7 @@ class EstimatorEntry:
             if isinstance(merged.get(key), list):
                 merged[key] = tuple(merged[key])  # TOML and JSON give lists
         est = cls(**merged)
-        if hasattr(est, "_validate_params"):
+        if hasattr(est, "_parameter_constraints"):  # scikit-learn style validation where the class declares it
             est._validate_params()
         return est
 

@@ -66,3 +66,38 @@ def test_protocol_fit_scores_save_load(tmp_path, name, problem, y):
     assert not any(p.suffix in (".pkl", ".pt", ".joblib") for p in (tmp_path / "m").iterdir())
     back = entry.estimator_class(problem).load(tmp_path / "m")
     np.testing.assert_array_equal(back.predict_scores(X[250:]), s)
+
+
+def test_readme_example_estimator(tmp_path):
+    """The README's "one file plus one registry line" example, run as written."""
+    import re
+    import sys
+    import types
+    from pathlib import Path
+
+    from affectstore.train.pipeline import Batch, TaskModel
+    from affectstore.train.tasks import get_task
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### A new estimator is one file plus one registry line", 1)[1]
+    module_src, line = re.findall(r"```python\n(.*?)```", section, flags=re.S)[:2]
+    mod = types.ModuleType("affectstore.train.knn")
+    exec(compile(module_src, "knn.py", "exec"), mod.__dict__)
+    sys.modules["affectstore.train.knn"] = mod
+    try:
+        exec(line, {"register": register, "EstimatorEntry": EstimatorEntry, "REGRESSION": REGRESSION})
+        rng = np.random.default_rng(0)
+        ids = [f"v{i}" for i in range(60)]
+        X = rng.normal(size=(60, 4)).astype(np.float32)
+        y = np.clip(0.5 + 0.2 * X[:, :1].repeat(6, 1), 0, 1)
+        batch = Batch("video", ids, np.asarray(ids, dtype=object), {"f": X}, {"f": np.ones(60, bool)}, y, np.ones(60, bool))
+        recipe = {"estimator": "knn", "fusion": "late", "params": {}, "blend": {}, "smoothing": {}, "threshold": {}}
+        model = TaskModel(get_task("emi"), recipe, ["f"]).fit(batch.subset(ids[:40]), batch.subset(ids[40:]))
+        scores, _ = model.predict(batch.subset(ids[40:]))
+        assert np.corrcoef(scores[:, 0], y[40:, 0])[0, 1] > 0.5
+        model.save(tmp_path / "m")
+        again, _ = TaskModel.load(tmp_path / "m", get_task("emi")).predict(batch.subset(ids[40:]))
+        np.testing.assert_array_equal(again, scores)
+    finally:
+        REGISTRY.pop("knn", None)
+        sys.modules.pop("affectstore.train.knn", None)

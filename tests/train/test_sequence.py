@@ -267,3 +267,23 @@ def test_train_emi_with_the_paper_recipe_beats_stat_mlp(tmp_path):
     assert len(choices["learning_curves"]["sequence"]) == 25  # one entry per epoch, for the report
     again = predict_run(tmp_path / "seq", tmp_path / "s.zarr", "valid", out=tmp_path / "again")
     assert again.metrics["emi"]["n"] == 60
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_encoder_on_padded_batches_matches_each_item_alone(bidirectional):
+    import torch
+
+    from affectstore.train.sequence.layers import LSTMEncoder
+
+    torch.manual_seed(0)
+    enc = LSTMEncoder(3, 5, layers=2, bidirectional=bidirectional).eval()
+    lengths = torch.tensor([6, 2, 4])
+    x = torch.randn(3, 6, 3)
+    x[1, 2:] = 99.0  # padding must not leak into real steps
+    x[2, 4:] = -99.0
+    steps, last = enc(x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        s1, l1 = enc(x[i:i + 1, :n], lengths[i:i + 1])
+        torch.testing.assert_close(last[i], l1[0])
+        torch.testing.assert_close(steps[i, :n], s1[0])
+        assert (steps[i, n:] == 0).all()

@@ -54,21 +54,55 @@ class MissingToken(nn.Module):
         return torch.where(missing, self.token.to(enc.dtype).expand_as(enc), enc)
 
 
+def reverse_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each item's real steps in reverse order (padding stays at the end); its own inverse."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    L = lengths.clamp(min=1)[:, None]
+    idx = torch.where(t < L, L - 1 - t, t)
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
+def at_last(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, D): each item's output at its last real step."""
+    idx = (lengths.clamp(min=1) - 1).view(-1, 1, 1).expand(-1, 1, x.shape[2])
+    return torch.gather(x, 1, idx)[:, 0]
+
+
 class LSTMEncoder(nn.Module):
-    """Multi-layer (Bi)LSTM over padded input; ``forward`` gives all steps and the last real hidden state."""
+    """Multi-layer (Bi)LSTM over padded input; ``forward`` gives all steps and the last real hidden state.
+
+    Padded steps come after the real ones, so a forward LSTM's outputs up to an item's length
+    do not depend on them; the backward direction runs a forward LSTM over each item's
+    reversed real steps. This avoids PackedSequence, whose backward pass on CPU re-zeroes the
+    whole packed input at every time step (seconds per step at 1027-d x 600 frames).
+    """
 
     def __init__(self, dim: int, hidden: int, layers: int = 2, dropout: float = 0.0, bidirectional: bool = False):
         super().__init__()
-        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True,
-                            dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional)
+        self.bidirectional = bidirectional
+        self.layers = layers
+        if bidirectional:
+            self.fwd = nn.ModuleList([nn.LSTM(dim if i == 0 else 2 * hidden, hidden, batch_first=True) for i in range(layers)])
+            self.bwd = nn.ModuleList([nn.LSTM(dim if i == 0 else 2 * hidden, hidden, batch_first=True) for i in range(layers)])
+            self.drop = nn.Dropout(dropout)
+        else:
+            self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.out_dim = hidden * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        out, (h, _) = self.lstm(packed)
-        steps, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        last = torch.cat([h[-2], h[-1]], dim=1) if self.lstm.bidirectional else h[-1]
-        return steps, last
+        real = lengths_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
+        if not self.bidirectional:
+            steps, _ = self.lstm(x)
+            return steps * real, at_last(steps, lengths)
+        h = x
+        for i in range(self.layers):
+            f, _ = self.fwd[i](h)
+            b_rev, _ = self.bwd[i](reverse_valid(h, lengths))
+            last = torch.cat([at_last(f, lengths), at_last(b_rev, lengths)], dim=1)
+            h = torch.cat([f, reverse_valid(b_rev, lengths)], dim=-1) * real
+            if i < self.layers - 1:
+                h = self.drop(h)
+        return h, last
 
 
 class TCN(nn.Module):
