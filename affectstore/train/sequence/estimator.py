@@ -300,7 +300,7 @@ class SequenceEstimator(BaseEstimator):
         steps = max(1, math.ceil(n_rows / self.batch_size))
         sched = self._schedule(opt, steps)
         use_amp = bool(self.amp) and device.type == "cuda"
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        scaler = torch.amp.GradScaler("cuda") if use_amp else None
         ema = None
         if self.ema is not None:
             ema = torch.optim.swa_utils.AveragedModel(
@@ -328,14 +328,20 @@ class SequenceEstimator(BaseEstimator):
                 batch = self._normalise(net, self._tensors(X, idx, device))
                 target = torch.from_numpy(Y[idx]).to(device)
                 opt.zero_grad(set_to_none=True)
-                with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                    out = net(batch)
-                loss = loss_fn(out.float(), target)
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-                scaler.step(opt)
-                scaler.update()
+                if use_amp:  # float16 autocast, the loss scaled so small gradients survive
+                    with torch.autocast(device_type="cuda", dtype=torch.float16):
+                        out = net(batch)
+                    loss = loss_fn(out.float(), target)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss = loss_fn(net(batch), target)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                    opt.step()
                 sched.step()
                 if ema is not None:
                     ema.update_parameters(net)
@@ -353,9 +359,11 @@ class SequenceEstimator(BaseEstimator):
             else:
                 score = -entry["train_loss"]
             entry["seconds"] = time.perf_counter() - t0
+            if not math.isfinite(score):  # e.g. Pearson r of constant predictions: never the best epoch
+                score = -math.inf
             self.history_.append(entry)
             logger.info("%s epoch %d: %s", type(self).__name__, epoch, entry)
-            if score > best + 1e-12:
+            if score > best + 1e-12 or best_state is None:
                 best, since, self.best_epoch_ = score, 0, epoch
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in judged.state_dict().items()})
             else:
