@@ -156,7 +156,10 @@ def main() -> None:
     times: dict[str, list[float]] = {"loader": []} | {name: [] for name, _, _ in plan}
     n_epoch_batches = int(np.ceil(args.videos / 32))
     for r in range(args.rounds):
-        picks = [rng.choice(len(ids), 32, replace=False) for _ in range(args.batches + 1)]
+        # Mini-batches in the order training draws them (chunk by chunk while streaming), not 32
+        # random videos from 32 different chunks, which no epoch ever asks for.
+        order = video_view.batches(np.arange(len(ids)), 32, rng)
+        picks = [next(order) for _ in range(args.batches + 1)]
         t = time.perf_counter()
         for idx in picks[1:]:
             collate(video_view, idx, baseline_specs)
