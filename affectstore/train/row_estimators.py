@@ -131,24 +131,27 @@ class MLPClassifier(ClassifierMixin, MLPEstimator):
 class LinearClassifier(ClassifierMixin, ScaledLinear):
     """Standardise, then logistic regression (``kind="logreg"``) or a binary linear SVC (``"svc"``).
 
-    ``C``, ``class_weight`` and ``max_iter`` are scikit-learn's parameters of those classes.
+    ``C``, ``class_weight`` and ``max_iter`` are scikit-learn's parameters of those classes
+    (``max_iter=None`` keeps the class's own default).
     """
 
     _parameter_constraints = {
         "kind": [StrOptions({"logreg", "svc"})],
         "C": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [None, Interval(numbers.Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, kind: str = "logreg", C: float = 1.0, class_weight=None, max_iter: int = 1000):
+    def __init__(self, kind: str = "logreg", C: float = 1.0, class_weight=None, max_iter: int | None = None):
         self.kind = kind
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
 
     def _model_params(self) -> dict:
-        p = {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
+        p = {"C": self.C, "class_weight": self.class_weight}
+        if self.max_iter is not None:  # None: the scikit-learn class's own default (SVC: no limit)
+            p["max_iter"] = self.max_iter
         if self.kind == "svc":
             p["kernel"] = "linear"
         return p
