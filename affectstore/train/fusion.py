@@ -118,6 +118,21 @@ def _stack_predictions(predictions: Sequence[np.ndarray]) -> np.ndarray:
     return stacked[:, :, None] if stacked.ndim == 2 else stacked
 
 
+def apply_blend(weights, predictions: Sequence[np.ndarray]) -> np.ndarray:
+    """Weighted sum of M modalities' predictions, each (N,) or (N, K), with ``weights`` (M,) or per output (K, M)."""
+    w = np.asarray(weights, dtype=np.float64)
+    P = _stack_predictions(predictions)
+    if w.shape[-1] != P.shape[0]:
+        raise ValueError(f"Got predictions of {P.shape[0]} modalities but {w.shape[-1]} weights per output.")
+    if w.ndim == 2:
+        if P.shape[2] != w.shape[0]:
+            raise ValueError(f"Predictions have {P.shape[2]} columns; the per-output weights cover {w.shape[0]}.")
+        out = np.einsum("km,mnk->nk", w, P)
+    else:
+        out = np.tensordot(w, P, axes=(0, 0))
+    return out[:, 0] if np.asarray(predictions[0]).ndim == 1 else out
+
+
 class BlendSearch(BaseEstimator):
     """Late fusion: weights on the probability simplex for M modalities' predictions.
 
@@ -170,10 +185,7 @@ class BlendSearch(BaseEstimator):
         else:
             self.grid_scores_ = np.empty(len(self.grid_))
             for g, w in enumerate(self.grid_):
-                blended = np.tensordot(w, P, axes=(0, 0))
-                if self.squeeze_:
-                    blended = blended[:, 0]
-                self.grid_scores_[g] = metric(y, apply_decision(blended, self.decision))
+                self.grid_scores_[g] = metric(y, apply_decision(apply_blend(w, predictions), self.decision))
             best = int(self.grid_scores_.argmax())
             self.weights_ = self.grid_[best]  # (M,)
             self.score_ = float(self.grid_scores_[best])
@@ -183,16 +195,9 @@ class BlendSearch(BaseEstimator):
     def transform(self, predictions: Sequence[np.ndarray]) -> np.ndarray:
         """Blended scores (shape of one modality's predictions)."""
         check_is_fitted(self, "weights_")
-        P = _stack_predictions(predictions)
-        if P.shape[0] != self.n_modalities_:
-            raise ValueError(f"Got predictions of {P.shape[0]} modalities; the blend was fitted on {self.n_modalities_}.")
-        if self.per_output:
-            if P.shape[2] != self.weights_.shape[0]:
-                raise ValueError(f"Predictions have {P.shape[2]} columns; the blend was fitted on {self.weights_.shape[0]}.")
-            out = np.einsum("km,mnk->nk", self.weights_, P)
-        else:
-            out = np.tensordot(self.weights_, P, axes=(0, 0))
-        return out[:, 0] if self.squeeze_ else out
+        if len(predictions) != self.n_modalities_:
+            raise ValueError(f"Got predictions of {len(predictions)} modalities; the blend was fitted on {self.n_modalities_}.")
+        return apply_blend(self.weights_, predictions)
 
     def predict(self, predictions: Sequence[np.ndarray]) -> np.ndarray:
         """Blended scores with ``decision`` applied (labels for "argmax" / a threshold)."""

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import SVC
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ class ScaledLinear(BaseEstimator):
     params : keyword arguments for the scikit-learn class (e.g. ``{"C": 0.1}``).
     """
 
+    _parameter_constraints: dict = {"kind": [StrOptions(set(KINDS))], "params": [None, dict]}
+
     def __init__(self, kind: str = "logreg", params: dict | None = None):
         self.kind = kind
         self.params = params
@@ -52,7 +57,8 @@ class ScaledLinear(BaseEstimator):
     def _make(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}. Got {self.kind!r} instead.")
-        params = dict(self.params or {})
+        self._validate_params()
+        params = self._model_params()
         if self.kind == "svc":
             kernel = params.setdefault("kernel", "linear")
             if kernel != "linear":
@@ -66,14 +72,20 @@ class ScaledLinear(BaseEstimator):
             valid = sorted(KINDS[self.kind]().get_params())
             raise ValueError(f"Bad parameters for {self.kind!r}: {err}. Valid parameters: {valid}.") from None
 
-    def fit(self, X, y):
-        """Fit on standardised X."""
+    def _model_params(self) -> dict:
+        """Keyword arguments for the scikit-learn class."""
+        return dict(self.params or {})
+
+    def fit(self, X, y, eval_set=None):
+        """Fit on standardised X (``eval_set`` is accepted for the common protocol and unused: nothing early-stops)."""
         model = self._make()
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D (n_samples, n_features) array. Got shape {X.shape} instead.")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values; fill or drop those rows first.")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        if self.kind == "ridge":
+            X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float64)
+            check_classification_targets(y)
         self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
         self.scale_ = np.where(std > 1e-12, std, 1.0)
@@ -82,20 +94,27 @@ class ScaledLinear(BaseEstimator):
             raise ValueError(f"svc is supported for 2 classes only. Got {len(model.classes_)} classes; use 'logreg'.")
         self.coef_ = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
         self.intercept_ = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
-        self.n_features_in_ = X.shape[1]
         self.y_ndim_ = int(np.ndim(y))
+        if getattr(model, "n_iter_", None) is not None:
+            self.n_iter_ = np.atleast_1d(np.asarray(model.n_iter_)).astype(np.int64)
         if hasattr(model, "classes_"):
             self.classes_ = np.asarray(model.classes_)
         return self
 
-    def decision_function(self, X) -> np.ndarray:
+    def _linear(self, X) -> np.ndarray:
         """Linear scores: (N,) for binary models and single-output ridge, else (N, K)."""
         check_is_fitted(self, "coef_")
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must have {self.n_features_in_} features. Got shape {X.shape} instead.")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         d = ((X - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_
         return d[:, 0] if d.shape[1] == 1 else d
+
+    def _is_classifier(self) -> bool:
+        return self.kind != "ridge"
+
+    @available_if(_is_classifier)
+    def decision_function(self, X) -> np.ndarray:
+        """Signed distance to the decision boundary: (N,) for 2 classes, else (N, n_classes)."""
+        return self._linear(X)
 
     def _is_logistic(self) -> bool:
         return self.kind == "logreg"
@@ -105,15 +124,21 @@ class ScaledLinear(BaseEstimator):
         """Class probabilities (N, n_classes) as scikit-learn's LogisticRegression gives them."""
         d = self.decision_function(X)
         if d.ndim == 1:
-            p1 = 1.0 / (1.0 + np.exp(-d))
+            p1 = expit(d)
             return np.stack([1.0 - p1, p1], axis=1)
-        z = d - d.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(d, axis=1)
+
+    def predict_scores(self, X) -> np.ndarray:
+        """Blendable scores: probabilities (logreg; the positive class's for 2 classes), decision values (svc),
+        values (ridge)."""
+        if self.kind == "logreg":
+            p = self.predict_proba(X)
+            return p[:, 1] if p.shape[1] == 2 else p
+        return self._linear(X)
 
     def predict(self, X) -> np.ndarray:
         """Class labels (logreg, svc) or values (ridge)."""
-        d = self.decision_function(X)
+        d = self._linear(X)
         if self.kind == "ridge":
             return d
         if d.ndim == 1:
@@ -128,7 +153,7 @@ class ScaledLinear(BaseEstimator):
         tensors = {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_}
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(folder / WEIGHTS_FILE))
         classes = self.classes_.tolist() if hasattr(self, "classes_") else None
-        config = {"format": FORMAT, "kind": self.kind, "params": self.params, "classes": classes,
+        config = {"format": FORMAT, "class": type(self).__name__, "init": self.get_params(deep=False), "classes": classes,
                   "n_features_in": int(self.n_features_in_), "y_ndim": self.y_ndim_}
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         return folder
@@ -143,7 +168,9 @@ class ScaledLinear(BaseEstimator):
         config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         if config.get("format") != FORMAT:
             raise ValueError(f"{folder / CONFIG_FILE} holds format {config.get('format')!r}; expected {FORMAT!r}.")
-        est = cls(config["kind"], config["params"])
+        if config.get("class", cls.__name__) != cls.__name__:
+            raise ValueError(f"{folder / CONFIG_FILE} holds a {config['class']}; load it with that class, not {cls.__name__}.")
+        est = cls(**config["init"]) if "init" in config else cls(config["kind"], config["params"])
         t = load_file(str(folder / WEIGHTS_FILE))
         est.mean_, est.scale_, est.coef_, est.intercept_ = t["mean"], t["scale"], t["coef"], t["intercept"]
         est.n_features_in_ = int(config["n_features_in"])

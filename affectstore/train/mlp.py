@@ -32,8 +32,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from affectstore.train.losses import ccc_loss as _ccc_loss, output_weights, pearson_loss as _pearson_loss  # noqa: F401
 from affectstore.train.metrics import METRICS, get_metric
@@ -141,21 +143,34 @@ class MLPEstimator(BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
 
+    _parameter_constraints: dict = {
+        "hidden_sizes": [tuple, list],
+        "dropout": [Interval(numbers.Real, 0.0, 1.0, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "head": [StrOptions(set(HEADS))],
+        "loss": [StrOptions(set(LOSSES))],
+        "class_weight": [None, StrOptions({"balanced"}), dict, "array-like"],
+        "output_weights": [None, "array-like"],
+        "classes": [None, "array-like"],
+        "standardize": ["boolean"],
+        "learning_rate": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0.0, None, closed="left")],
+        "batch_size": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [None, Interval(numbers.Real, 0.0, 1.0, closed="neither")],
+        "scoring": [None, StrOptions(set(METRICS))],
+        "random_state": [Interval(numbers.Integral, None, None, closed="neither")],
+        "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
+        """scikit-learn's check of each parameter against ``_parameter_constraints``, then the pairs that go together."""
+        super()._validate_params()
         hs = self.hidden_sizes
-        if not isinstance(hs, (tuple, list)) or not all(
-            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in hs
-        ):
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in hs):
             raise ValueError(f"hidden_sizes must be a tuple of positive ints. Got {hs!r} instead.")
-        if not isinstance(self.dropout, numbers.Real) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be a float in the range [0, 1). Got {self.dropout!r} instead.")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}. Got {self.activation!r} instead.")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}. Got {self.head!r} instead.")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}. Got {self.loss!r} instead.")
         if (self.head == "softmax") != (self.loss == "cross_entropy"):
             raise ValueError(
                 f"head='softmax' and loss='cross_entropy' go together. Got head={self.head!r} with "
@@ -176,39 +191,10 @@ class MLPEstimator(BaseEstimator):
             )
         if self.classes is not None and self.head != "softmax":
             raise ValueError(f"classes only applies to head='softmax'. Got head={self.head!r}.")
-        for name in ("learning_rate",):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Real) or not v > 0:
-                raise ValueError(f"{name} must be a positive float. Got {v!r} instead.")
-        if not isinstance(self.weight_decay, numbers.Real) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be a float >= 0. Got {self.weight_decay!r} instead.")
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, numbers.Integral) or isinstance(self.batch_size, bool) or self.batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be a positive int or None (full batch). Got {self.batch_size!r} instead.")
-        for name in ("max_epochs", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int. Got {v!r} instead.")
-        vf = self.validation_fraction
-        if vf is not None and (not isinstance(vf, numbers.Real) or not 0.0 < vf < 1.0):
-            raise ValueError(f"validation_fraction must be a float in the range (0, 1) or None. Got {vf!r} instead.")
-        if self.scoring is not None and self.scoring not in METRICS:
-            raise ValueError(f"scoring must be None (validation loss) or one of {sorted(METRICS)}. Got {self.scoring!r}.")
-        if not isinstance(self.random_state, numbers.Integral) or isinstance(self.random_state, bool):
-            raise ValueError(f"random_state must be an int. Got {self.random_state!r} instead.")
-        if self.n_threads is not None and (not isinstance(self.n_threads, numbers.Integral) or self.n_threads < 1):
-            raise ValueError(f"n_threads must be a positive int or None. Got {self.n_threads!r} instead.")
 
     def _check_X(self, X, fitted: bool) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D (n_samples, n_features) array. Got shape {X.shape} instead.")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values; fill them first (e.g. affectstore.train.align.fill_missing).")
-        if fitted and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but MLPEstimator was fitted with {self.n_features_in_}.")
-        return X
+        """float32 (n_samples, n_features) via scikit-learn's ``validate_data`` (sets ``n_features_in_`` when fitting)."""
+        return validate_data(self, X, reset=not fitted, dtype=np.float32, ensure_min_samples=1)
 
     def _encode_y(self, y) -> np.ndarray:
         """Targets as float32 (n, n_outputs) for regression, int64 class indices for softmax."""
@@ -240,15 +226,18 @@ class MLPEstimator(BaseEstimator):
     def fit(self, X, y, eval_set: tuple | None = None):
         """Train on (X, y); early stopping on ``eval_set=(X_val, y_val)`` or a held-out fraction."""
         self._validate_params()
-        X = self._check_X(X, fitted=False)
-        y_arr = np.asarray(y)
-        if y_arr.shape[0] != X.shape[0]:
-            raise ValueError(f"X and y must have the same number of rows. Got {X.shape[0]} and {y_arr.shape[0]}.")
-        self.n_features_in_ = X.shape[1]
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        if self.head == "softmax":
+            X, y_arr = validate_data(self, X, y, dtype=np.float32)
+            check_classification_targets(y_arr)
+        else:
+            X, y_arr = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True)
         if self.head == "softmax":
             classes = np.unique(y_arr) if self.classes is None else np.asarray(self.classes)
             if len(np.unique(classes)) != len(classes) or len(classes) < 2:
-                raise ValueError(f"classes must hold at least 2 distinct labels. Got {classes.tolist()} instead.")
+                one = " (one class cannot be learned)" if len(np.unique(classes)) == 1 else ""
+                raise ValueError(f"classes must hold at least 2 distinct labels. Got {classes.tolist()} instead{one}.")
             self.classes_ = np.sort(classes)
             self.n_outputs_ = len(self.classes_)
             self.y_ndim_ = 1
@@ -268,7 +257,10 @@ class MLPEstimator(BaseEstimator):
             perm = rng.permutation(X.shape[0])
             n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
             if X.shape[0] - n_val < 1:
-                raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training rows.")
+                raise ValueError(
+                    f"Got n_samples = {X.shape[0]}: validation_fraction={self.validation_fraction} leaves no training "
+                    "rows. Pass 2 or more samples, an eval_set, or validation_fraction=None."
+                )
             Xv, Yv = X[perm[:n_val]], Y[perm[:n_val]]
             X, Y = X[perm[n_val:]], Y[perm[n_val:]]
         else:
@@ -312,6 +304,10 @@ class MLPEstimator(BaseEstimator):
                 counts = np.bincount(Y_train, minlength=k).astype(np.float64)
                 # Classes absent from training get weight 0 rather than an infinite one.
                 w = np.where(counts > 0, len(Y_train) / (k * np.maximum(counts, 1)), 0.0)
+            elif isinstance(self.class_weight, dict):  # {label: weight}; unnamed classes weigh 1
+                w = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()])
+                if (w < 0).any():
+                    raise ValueError(f"class_weight must hold non-negative weights. Got {self.class_weight!r}.")
             else:
                 w = np.asarray(self.class_weight, dtype=np.float64)
                 if w.shape != (k,) or (w < 0).any():
@@ -428,7 +424,8 @@ class MLPEstimator(BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Head outputs (shape of the training y) for regression heads; class labels for softmax."""
-        return self._decode(self._forward(X))
+        out = self._decode(self._forward(X))
+        return out if self.head == "softmax" else out.astype(np.float64)
 
     def _has_proba(self) -> bool:
         return self.head == "softmax"
@@ -436,9 +433,17 @@ class MLPEstimator(BaseEstimator):
     @available_if(_has_proba)
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns in ``classes_`` order (softmax head only)."""
-        return self._forward(X)
+        return self._forward(X).astype(np.float64)
 
     # ------------------------------------------------------------------ persistence
+    @classmethod
+    def _format(cls) -> str:
+        return f"affectstore.{cls.__name__}"
+
+    def predict_scores(self, X) -> np.ndarray:
+        """What blending works on: class probabilities (softmax head), else the head's outputs."""
+        return self.predict_proba(X) if self.head == "softmax" else self.predict(X)
+
     def save(self, folder: str | Path) -> Path:
         """Write ``model.safetensors`` and ``config.json`` into ``folder``; returns the folder."""
         check_is_fitted(self, "net_")
@@ -447,10 +452,10 @@ class MLPEstimator(BaseEstimator):
         tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net_.state_dict().items()}
         tensors["input.mean"] = torch.from_numpy(self.mean_)
         tensors["input.scale"] = torch.from_numpy(self.scale_)
-        save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "affectstore.MLPEstimator"})
+        save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": self._format()})
         params = self.get_params(deep=False)
         for k in ("hidden_sizes", "class_weight", "output_weights", "class_counts", "classes"):
-            if params[k] is not None and not isinstance(params[k], str):
+            if params.get(k) is not None and not isinstance(params[k], (str, dict)):
                 params[k] = np.asarray(params[k]).tolist()
         state = {
             "n_features_in_": int(self.n_features_in_),
@@ -466,7 +471,7 @@ class MLPEstimator(BaseEstimator):
         for k in ("class_weight_", "output_weights_"):
             if hasattr(self, k):
                 state[k] = getattr(self, k)
-        config = {"format": "affectstore.MLPEstimator", "format_version": FORMAT_VERSION,
+        config = {"format": self._format(), "format_version": FORMAT_VERSION,
                   "params": params, "state": state}
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         return folder
@@ -478,12 +483,12 @@ class MLPEstimator(BaseEstimator):
         cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
         for p in (cfg_path, w_path):
             if not p.is_file():
-                raise FileNotFoundError(f"{p} not found: {folder} is not a folder written by MLPEstimator.save().")
+                raise FileNotFoundError(f"{p} not found: {folder} is not a folder written by {cls.__name__}.save().")
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if config.get("format") != "affectstore.MLPEstimator" or config.get("format_version") != FORMAT_VERSION:
+        if config.get("format") != cls._format() or config.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"{cfg_path} holds format {config.get('format')!r} version {config.get('format_version')!r}; "
-                f"expected 'affectstore.MLPEstimator' version {FORMAT_VERSION}."
+                f"expected {cls._format()!r} version {FORMAT_VERSION}."
             )
         params = dict(config["params"])
         params["hidden_sizes"] = tuple(params["hidden_sizes"])

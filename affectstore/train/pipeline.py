@@ -27,22 +27,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 from affectstore.train.align import fill_missing
 from affectstore.train.errors import TrainError
-from affectstore.train.filters import ConfidenceOverride, VideoFilter, zero_negative_videos
-from affectstore.train.fusion import BlendSearch, ThresholdSearch, apply_decision
+from affectstore.train.filters import ConfidenceOverride, VideoFilter, confidence_override, zero_negative_videos
+from affectstore.train.fusion import BlendSearch, ThresholdSearch, apply_blend
 from affectstore.train.linear import ScaledLinear
 from affectstore.train.metrics import get_metric
 from affectstore.train.mlp import MLPEstimator
-from affectstore.train.smoothing import smooth_by_group
+from affectstore.train.registry import SEQUENCES, get_entry, load_estimator
+from affectstore.train.smoothing import TemporalSmoother, smooth_by_group
 from affectstore.train.tasks import BINARY, MULTICLASS, MULTILABEL, REGRESSION, TaskSpec
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "affectstore.TaskModel"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 EARLY = "early"
+SEQUENCE = "sequence"  # the one model of a sequence estimator, which takes every feature
 
 
 @dataclass
@@ -53,6 +56,9 @@ class Batch:
     targets ((R, K) float for regression, (R,) int for classes) or None; ``valid``: rows
     with a label. ``frames``: frame numbers (frame level). ``video_ids``: the videos, in
     order; ``video_X``/``video_present``/``video_y``: per-video vectors for the video filter.
+    ``sequences``: the `affectstore.train.sequence.SequenceView` of the same rows (one item
+    per row: a video, or a window around a frame), read from the store without pooling;
+    set when the recipe's estimator consumes sequences.
     """
 
     level: str
@@ -66,6 +72,7 @@ class Batch:
     video_X: dict[str, np.ndarray] = field(default_factory=dict)
     video_present: dict[str, np.ndarray] = field(default_factory=dict)
     video_y: np.ndarray | None = None
+    sequences: object | None = None  # SequenceView: ragged per-video sequences for sequence estimators
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -86,13 +93,8 @@ class Batch:
             {k: v[keep_v] for k, v in self.video_X.items()},
             {k: v[keep_v] for k, v in self.video_present.items()},
             None if self.video_y is None else self.video_y[keep_v],
+            None if self.sequences is None else self.sequences[np.flatnonzero(rows)],
         )
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class TaskModel:
@@ -110,11 +112,28 @@ class TaskModel:
     def n_classes(self) -> int:
         return len(self.spec.outputs)
 
+    @property
+    def entry(self):
+        """The registry entry of the recipe's estimator."""
+        try:
+            return get_entry(self.recipe["estimator"])
+        except ValueError as err:
+            raise TrainError(str(err)) from None
+
     def _model_names(self) -> list[str]:
+        if self.entry.consumes == SEQUENCES:
+            return [SEQUENCE]
         return [EARLY] if self.recipe["fusion"] == EARLY else list(self.features)
 
-    def _inputs(self, batch: Batch, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(X, covered) of one model: a feature, or the concatenation of all for early fusion."""
+    def _inputs(self, batch: Batch, name: str):
+        """(X, covered) of one model: a feature, the concatenation of all (early fusion), or the sequence view."""
+        if name == SEQUENCE:
+            if batch.sequences is None:
+                raise TrainError(
+                    f"Estimator {self.recipe['estimator']!r} consumes sequences, but this batch holds rows only. "
+                    "Build it with affectstore.train.sequence.build_sequence_batch (affect train does)."
+                )
+            return batch.sequences, batch.sequences.covered
         if name != EARLY:
             return batch.X[name], batch.covered[name]
         cov = np.logical_and.reduce([batch.covered[f] for f in self.features])
@@ -128,55 +147,39 @@ class TaskModel:
         return np.concatenate(blocks, axis=1), cov
 
     def _make_estimator(self):
-        name = self.recipe["estimator"]
+        """An unfitted estimator from the registry: problem defaults < the task's defaults < recipe params."""
+        entry = self.entry
         params = dict(self.recipe.get("params") or {})
-        if name == "mlp":
-            p = dict(self.spec.mlp)
-            p.update(params)
-            if "hidden_sizes" in p:
-                p["hidden_sizes"] = tuple(p["hidden_sizes"])
-            if self.spec.problem == MULTICLASS:
-                p["classes"] = list(range(self.n_classes))
-            if isinstance(p.get("class_weight"), list) and len(p["class_weight"]) != self.n_classes:
-                raise TrainError(
-                    f"params.class_weight has {len(p['class_weight'])} weights; task {self.spec.name} has "
+        task_defaults = dict(getattr(self.spec, entry.task_params, None) or {}) if entry.task_params else {}
+        try:
+            cls = entry.estimator_class(self.spec.problem)
+            if self.spec.problem == MULTICLASS and "classes" in cls().get_params():
+                params.setdefault("classes", list(range(self.n_classes)))  # every class gets an output column
+            if isinstance(params.get("class_weight"), list) and len(params["class_weight"]) != self.n_classes:
+                raise ValueError(
+                    f"params.class_weight has {len(params['class_weight'])} weights; task {self.spec.name} has "
                     f"{self.n_classes} classes {list(self.spec.outputs)}. Give one weight per class or 'balanced'."
                 )
-            try:
-                est = MLPEstimator(**p)
-                est._validate_params()
-            except (TypeError, ValueError) as err:
-                raise TrainError(f"Bad MLP parameters {p}: {err}") from None
-            return est
-        if self.spec.problem == MULTILABEL:
-            raise TrainError(f"Task {self.spec.name} has {self.n_classes} 0/1 labels per row; only estimator 'mlp' "
-                             f"(sigmoid head, bce loss) fits them all at once. Got estimator {name!r}.")
-        kind = {"logreg": "logreg", "ridge": "ridge"}[name]
-        if kind == "logreg" and self.spec.problem == REGRESSION:
-            raise TrainError(f"estimator 'logreg' classifies; task {self.spec.name} is regression. Use 'ridge' or 'mlp'.")
-        if kind == "ridge" and self.spec.problem != REGRESSION:
-            raise TrainError(f"estimator 'ridge' is a regressor; task {self.spec.name} is {self.spec.problem}. Use 'logreg' or 'mlp'.")
-        return ScaledLinear(kind, params)
+            return entry.build(self.spec.problem, params, task_defaults)
+        except (TypeError, ValueError) as err:
+            raise TrainError(f"Bad parameters for estimator {entry.name!r} on task {self.spec.name}: {err}") from None
 
     def _fit_target(self, y: np.ndarray) -> np.ndarray:
         if self.spec.problem in (BINARY, MULTILABEL):
             return y.astype(np.float32)
         return y
 
-    def _raw_scores(self, est, X: np.ndarray) -> np.ndarray:
+    def _raw_scores(self, est, X) -> np.ndarray:
         """(R,) probabilities (binary), (R, C) probabilities (multiclass), (R, K) values (regression)."""
+        p = np.asarray(est.predict_scores(X), dtype=np.float64)
         if self.spec.problem == MULTICLASS:
-            p = np.asarray(est.predict_proba(X), dtype=np.float64)
-            classes = np.asarray(est.classes_).astype(int)
+            classes = np.asarray(est.classes_).astype(int)  # a class absent from training has probability 0
             full = np.zeros((len(X), self.n_classes))
             full[:, classes] = p
             return full
         if self.spec.problem == BINARY:
-            if isinstance(est, ScaledLinear):
-                return np.asarray(est.predict_proba(X))[:, 1]
-            return np.asarray(est.predict(X), dtype=np.float64).reshape(-1)
-        out = np.asarray(est.predict(X), dtype=np.float64)
-        return out.reshape(len(X), -1)
+            return p.reshape(-1)
+        return p.reshape(len(X), -1)
 
     def _prior_row(self) -> np.ndarray:
         return np.asarray(self.prior_, dtype=np.float64)
@@ -224,12 +227,7 @@ class TaskModel:
         return (len(self.spec.outputs),)
 
     def _blend(self, scores: dict[str, np.ndarray]) -> np.ndarray:
-        names = list(self.estimators_)
-        w = np.asarray(self.choices_["blend_weights"], dtype=np.float64)
-        P = np.stack([scores[n] for n in names])
-        if w.ndim == 2:  # per output: (K, M)
-            return np.einsum("km,mnk->nk", w, P)
-        return np.tensordot(w, P, axes=(0, 0))
+        return apply_blend(self.choices_["blend_weights"], [scores[n] for n in self.estimators_])
 
     def _decide(self, scores: np.ndarray) -> np.ndarray:
         if self.spec.problem == REGRESSION:
@@ -245,7 +243,7 @@ class TaskModel:
         x = batch.X[o["feature"]][:, list(o["columns"])].astype(np.float64)
         if o.get("order") is not None:
             x = x[:, list(o["order"])]
-        p = _softmax(x) if o.get("softmax", True) else x
+        p = softmax(x, axis=1) if o.get("softmax", True) else x
         p[~batch.covered[o["feature"]]] = 0.0  # no face: the head never fires
         return p
 
@@ -266,7 +264,8 @@ class TaskModel:
         else:
             self.prior_ = (np.bincount(yv.astype(int), minlength=self.n_classes) / max(len(yv), 1)).tolist()
         self.fill_ = {f: np.nanmean(np.where(fit.covered[f][:, None], fit.X[f], np.nan), axis=0).astype(np.float32)
-                      if fit.covered[f].any() else np.zeros(fit.X[f].shape[1], np.float32) for f in self.features}
+                      if fit.covered[f].any() else np.zeros(fit.X[f].shape[1], np.float32)
+                      for f in self.features if f in fit.X}  # sequence batches hold no rows
         for name in self._model_names():
             X, cov = self._inputs(fit, name)
             Xt, covt = self._inputs(tune, name)
@@ -275,11 +274,13 @@ class TaskModel:
                 raise TrainError(f"Model {name!r} has {int(rows.sum())} labelled training rows with features; need 2 or more.")
             est = self._make_estimator()
             y_fit = self._fit_target(ytr[rows])
-            if isinstance(est, MLPEstimator) and trows.sum() >= 2:
+            if self.entry.takes_eval_set and trows.sum() >= 2:
                 est.fit(X[rows], y_fit, eval_set=(Xt[trows], self._fit_target(ytu[trows])))
             else:
                 est.fit(X[rows], y_fit)
             self.estimators_[name] = est
+            if getattr(est, "history_", None) is not None:  # learning curves, for the report
+                self.choices_.setdefault("learning_curves", {})[name] = est.history_
             logger.debug("Fitted %s on %d rows.", name, int(rows.sum()))
 
         # Everything below is chosen on the tuning rows only.
@@ -307,17 +308,13 @@ class TaskModel:
         blended = self._blend(scores)
 
         if tune.level == "frame" and self.recipe["smoothing"].get("enabled", True):
-            method = self.recipe["smoothing"].get("method", "box")
-            edge = self.recipe["smoothing"].get("edge", "nearest")
-            sizes = [int(s) for s in self.recipe["smoothing"].get("sizes", [1])]
-            curve = {}
-            for size in sizes:
-                sm = smooth_by_group(blended, tune.groups, method, size, edge)
-                curve[size] = float(metric(yt, apply_decision(sm[v], decision)))
-            best = max(curve, key=lambda s: (curve[s], -s))
-            self.choices_["smoothing"] = {"method": method, "edge": edge, "size": int(best),
-                                          "curve": {str(k): c for k, c in curve.items()}}
-            blended = smooth_by_group(blended, tune.groups, method, best, edge)
+            sm = TemporalSmoother(method=self.recipe["smoothing"].get("method", "box"),
+                                  sizes=[int(s) for s in self.recipe["smoothing"].get("sizes", [1])],
+                                  metric=spec.metric_fn(), decision=decision,
+                                  edge=self.recipe["smoothing"].get("edge", "nearest")).fit(blended, yt, tune.groups, scored=v)
+            self.choices_["smoothing"] = {"method": sm.method, "edge": sm.edge, "size": int(sm.size_),
+                                          "curve": {str(k): c for k, c in sm.curve_.items()}}
+            blended = sm.transform(blended, tune.groups)
 
         if spec.problem == BINARY and self.recipe["threshold"].get("enabled", True):
             ts = ThresholdSearch(metric=spec.metric_fn(), thresholds=self.recipe["threshold"].get("thresholds")).fit(blended[v], yt)
@@ -408,8 +405,6 @@ class TaskModel:
             labels = self._apply_video_filter(labels, batch)
         ov = self.choices_.get("override")
         if ov is not None:
-            from affectstore.train.filters import confidence_override
-
             labels = confidence_override(labels, self._override_proba(batch), ov["threshold"])
         return blended, labels
 
@@ -422,7 +417,7 @@ class TaskModel:
         for i, (name, est) in enumerate(self.estimators_.items()):
             sub = f"estimator_{i}"
             est.save(folder / sub)
-            estimators[name] = {"folder": sub, "type": "mlp" if isinstance(est, MLPEstimator) else "linear"}
+            estimators[name] = {"folder": sub, "estimator": self.recipe["estimator"], "class": type(est).__name__}
         doc = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "spec": {"name": self.spec.name, "target": self.spec.target},
@@ -444,12 +439,16 @@ class TaskModel:
         if not path.is_file():
             raise TrainError(f"{path} not found: {folder} holds no model saved by affect train.")
         doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+        if doc.get("format") != FORMAT or doc.get("format_version") not in (1, FORMAT_VERSION):
             raise TrainError(f"{path} holds format {doc.get('format')!r} v{doc.get('format_version')}; expected {FORMAT} v{FORMAT_VERSION}.")
         model = cls(spec, doc["recipe"], doc["features"])
         for name, e in doc["estimators"].items():
-            loader = MLPEstimator.load if e["type"] == "mlp" else ScaledLinear.load
-            model.estimators_[name] = loader(folder / e["folder"])
+            if "estimator" in e:
+                model.estimators_[name] = load_estimator(folder / e["folder"], e["estimator"], spec.problem)
+            else:  # version 1 folders name the class family only
+                from affectstore.train.mlp import MLPEstimator
+
+                model.estimators_[name] = (MLPEstimator if e["type"] == "mlp" else ScaledLinear).load(folder / e["folder"])
         model.choices_ = doc["choices"]
         model.prior_ = doc["prior"]
         model.fill_ = {k: np.asarray(v, dtype=np.float32) for k, v in doc["fill"].items()}

@@ -159,7 +159,9 @@ def plan_protocol(rec: dict, adapter, groups: dict[str, str]) -> Plan:
 
 def needs_tuning(spec: TaskSpec, rec: dict) -> bool:
     """Whether anything is chosen on tuning rows (else they join the fitting rows)."""
-    return (rec["estimator"] == "mlp" or spec.level == "frame"
+    from affectstore.train.registry import get_entry
+
+    return (get_entry(rec["estimator"]).takes_eval_set or spec.level == "frame"
             or (rec["fusion"] == "late" and len(rec["features"]) > 1 and rec["blend"].get("weights") is None))
 
 
@@ -252,12 +254,22 @@ def chance_score(spec: TaskSpec, model: TaskModel, y_true: np.ndarray) -> dict:
     return {"value": float(spec.metric_fn()(y_true, const)), "how": how}
 
 
+def _watched(entry) -> float:
+    """The value early stopping watched in one epoch: a row MLP keeps the number, a sequence
+    model a dict (validation score, else minus the validation or training loss)."""
+    if not isinstance(entry, dict):
+        return float(entry)
+    if entry.get("val_score") is not None:
+        return float(entry["val_score"])
+    return -float(entry["val_loss"] if entry.get("val_loss") is not None else entry["train_loss"])
+
+
 def _curves(model: TaskModel) -> dict:
     """Per estimator: the validation curve early stopping watched, and the epoch it chose."""
     out = {}
     for name, est in model.estimators_.items():
         if getattr(est, "history_", None):
-            out[name] = {"history": [float(h) for h in est.history_], "best_epoch": int(est.best_epoch_),
+            out[name] = {"history": [_watched(h) for h in est.history_], "best_epoch": int(est.best_epoch_),
                          "watched": est.scoring or "validation loss"}
     return out
 

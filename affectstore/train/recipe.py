@@ -7,7 +7,7 @@ A recipe holds only choices, never dimensions or rates (those come from the stor
     data_root = "/data/hume-vidmimic2"                # optional; --data-root wins
     store_dataset = "emi"                             # optional; default: the task's dataset
     fusion = "late"                                   # "late": one model per feature + blend; "early": concat
-    estimator = "mlp"                                 # mlp | logreg | ridge
+    estimator = "mlp"                                 # a registry name: mlp | logreg | svc | ridge | lstm-fusion | ...
     targets = ["emotion", "intensity"]                # clips only (default: every target)
     adapter = { group_column = "actor" }              # options for the dataset adapter
 
@@ -37,9 +37,8 @@ from typing import Any
 
 from affectstore.train.errors import RecipeError
 from affectstore.train.pooling import POOLING_METHODS
+from affectstore.train.registry import REGISTRY
 from affectstore.train.tasks import check_task
-
-ESTIMATOR_NAMES = ("mlp", "logreg", "ridge")
 FUSIONS = ("late", "early")
 PROTOCOL_MODES = ("honest", "paper")
 
@@ -205,8 +204,8 @@ def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
         raise RecipeError(f"features must be a list of feature-set names. Got {feats!r} instead.")
     if recipe["fusion"] not in FUSIONS:
         raise RecipeError(f"fusion must be one of {FUSIONS}. Got {recipe['fusion']!r} instead.")
-    if recipe["estimator"] not in ESTIMATOR_NAMES:
-        raise RecipeError(f"estimator must be one of {ESTIMATOR_NAMES}. Got {recipe['estimator']!r} instead.")
+    if recipe["estimator"] not in REGISTRY:
+        raise RecipeError(f"estimator must be one of {tuple(sorted(REGISTRY))}. Got {recipe['estimator']!r} instead.")
     for name, value in recipe["pooling"].items():
         if value not in POOLING_METHODS:
             raise RecipeError(f"pooling of {name!r} must be one of {', '.join(POOLING_METHODS)}. Got {value!r} instead.")

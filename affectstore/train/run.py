@@ -54,6 +54,7 @@ from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_mode
     score_sets,
 )
 from affectstore.train.recipe import load_recipe, merge_recipe, per_target_features, recipe_for_target, validate_recipe
+from affectstore.train.registry import SEQUENCES, get_entry
 from affectstore.train.report import write_report
 from affectstore.train.runinfo import run_environment, store_url, warnings_once_per_call
 from affectstore.train.tasks import (
@@ -135,6 +136,10 @@ def _encode_labels(spec: TaskSpec, values: np.ndarray, target_names) -> tuple[np
 
 def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: bool) -> Batch:
     """Features (and labels when ``labelled``) of ``ids`` for one task spec."""
+    if get_entry(recipe["estimator"]).consumes == SEQUENCES:
+        from affectstore.train.sequence.batch import build_sequence_batch
+
+        return build_sequence_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled, _encode_labels)
     model_feats = recipe["features"]
     pooling = recipe["pooling"]
     ids = list(ids)

@@ -116,11 +116,18 @@ def smooth_by_group(values, groups, method: str = "box", size: int = 5, edge: st
 def smoothing_curve(
     y_true, y_pred, groups, metric, method: str = "box", sizes: Sequence[int] = DEFAULT_SIZES, decision=None,
     edge: str = "nearest",
+    scored=None,
 ) -> dict[int, float]:
-    """Validation score for every kernel size: {size: metric(y_true, decision(smoothed))}."""
+    """Validation score for every kernel size: {size: metric(y_true, decision(smoothed))}.
+
+    ``scored``: optional (N,) bool mask of the rows with a label. Every row is smoothed (an
+    unlabelled frame still has a prediction its neighbours average over), only those rows
+    are scored, and ``y_true`` then holds their labels only.
+    """
     metric_fn = get_metric(metric)
+    keep = slice(None) if scored is None else np.asarray(scored, dtype=bool)
     return {
-        int(s): float(metric_fn(y_true, apply_decision(smooth_by_group(y_pred, groups, method, s, edge), decision)))
+        int(s): float(metric_fn(y_true, apply_decision(smooth_by_group(y_pred, groups, method, s, edge)[keep], decision)))
         for s in sizes
     }
 
@@ -142,14 +149,14 @@ class TemporalSmoother(BaseEstimator):
         self.decision = decision
         self.edge = edge
 
-    def fit(self, y_pred, y_true, groups):
-        """Choose the kernel size that maximises the metric on validation predictions."""
+    def fit(self, y_pred, y_true, groups, scored=None):
+        """Choose the kernel size that maximises the metric on validation predictions (``scored``: see `smoothing_curve`)."""
         if self.method not in SMOOTHING_METHODS:
             raise ValueError(f"method must be one of {SMOOTHING_METHODS}. Got {self.method!r} instead.")
         sizes = [_check_size(s) for s in self.sizes]
         if not sizes:
             raise ValueError("sizes must hold at least one kernel size.")
-        self.curve_ = smoothing_curve(y_true, y_pred, groups, self.metric, self.method, sizes, self.decision, self.edge)
+        self.curve_ = smoothing_curve(y_true, y_pred, groups, self.metric, self.method, sizes, self.decision, self.edge, scored)
         self.size_ = max(self.curve_, key=lambda s: (self.curve_[s], -s))  # ties: the smaller kernel
         self.score_ = self.curve_[self.size_]
         logger.debug("Smoothing %s size %d (validation score %.4f).", self.method, self.size_, self.score_)

@@ -40,12 +40,12 @@ def test_scaled_linear_matches_sklearn_and_round_trips(xy, tmp_path, kind, cls, 
         np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(Xs), atol=1e-10)
     else:
         ref_d = ref.decision_function(Xs) if kind == "svc" else ref.predict(Xs)
-        np.testing.assert_allclose(ours.decision_function(X), ref_d, atol=1e-10)
+        np.testing.assert_allclose(ours.predict_scores(X), ref_d, atol=1e-10)
     ours.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["linear.json", "linear.safetensors"]
     back = ScaledLinear.load(tmp_path / "m")
     np.testing.assert_array_equal(back.predict(X), ours.predict(X))
-    np.testing.assert_allclose(back.decision_function(X), ours.decision_function(X))
+    np.testing.assert_allclose(back.predict_scores(X), ours.predict_scores(X))
 
 
 def test_scaled_linear_refuses_what_it_cannot_save(xy):

@@ -157,16 +157,17 @@ def test_load_errors(tmp_path):
     ("params", "message"),
     [
         ({"hidden_sizes": (0,)}, r"hidden_sizes must be a tuple of positive ints. Got \(0,\) instead."),
-        ({"hidden_sizes": 64}, r"hidden_sizes must be a tuple of positive ints. Got 64 instead."),
-        ({"dropout": 1.0}, r"dropout must be a float in the range \[0, 1\). Got 1.0 instead."),
-        ({"head": "relu"}, r"head must be one of \('plain', 'sigmoid', 'softmax', 'tanh'\). Got 'relu' instead."),
-        ({"loss": "mae"}, r"loss must be one of .* Got 'mae' instead."),
+        ({"hidden_sizes": 64}, r"The 'hidden_sizes' parameter of MLPEstimator must be an instance of 'tuple' or an "
+                               r"instance of 'list'. Got 64 instead."),
+        ({"dropout": 1.0}, r"The 'dropout' parameter of MLPEstimator must be a float in the range \[0.0, 1.0\). Got 1.0"),
+        ({"head": "relu"}, r"The 'head' parameter of MLPEstimator must be a str among .*'softmax'.*. Got 'relu' instead."),
+        ({"loss": "mae"}, r"The 'loss' parameter of MLPEstimator must be a str among .* Got 'mae' instead."),
         ({"head": "softmax"}, r"head='softmax' and loss='cross_entropy' go together"),
         ({"loss": "bce"}, r"loss='bce' needs head='sigmoid'. Got head='plain'"),
-        ({"batch_size": 0}, r"batch_size must be a positive int or None \(full batch\). Got 0 instead."),
-        ({"max_epochs": 0}, r"max_epochs must be a positive int. Got 0 instead."),
-        ({"validation_fraction": 1.5}, r"validation_fraction must be a float in the range \(0, 1\) or None. Got 1.5"),
-        ({"scoring": "r2"}, r"scoring must be None \(validation loss\) or one of .* Got 'r2'"),
+        ({"batch_size": 0}, r"The 'batch_size' parameter of MLPEstimator must be None or an int in the range \[1, inf\)"),
+        ({"max_epochs": 0}, r"The 'max_epochs' parameter of MLPEstimator must be an int in the range \[1, inf\). Got 0"),
+        ({"validation_fraction": 1.5}, r"The 'validation_fraction' parameter .* must be None or a float in the range \(0.0, 1.0\)"),
+        ({"scoring": "r2"}, r"The 'scoring' parameter of MLPEstimator must be None or a str among .* Got 'r2'"),
         ({"class_weight": "balanced"}, r"class_weight only applies to loss='cross_entropy'. Got loss='mse'"),
         ({"loss": "pearson", "output_weights": [1, 2]}, r"output_weights must hold 3 positive numbers"),
         ({"loss": "pearson", "class_counts": [1, 0, 2]}, r"class_counts must hold 3 positive numbers"),
@@ -183,7 +184,7 @@ def test_parameter_validation(params, message):
 def test_data_validation():
     X, y = _regression(n=50)
     m = MLPEstimator(max_epochs=2).fit(X, y)
-    with pytest.raises(ValueError, match="X has 3 features, but MLPEstimator was fitted with 20"):
+    with pytest.raises(ValueError, match="X has 3 features, but MLPEstimator is expecting 20 features as input"):
         m.predict(X[:, :3])
     Xn = X.copy()
     Xn[0, 0] = np.nan
@@ -200,14 +201,19 @@ def test_sklearn_contract_and_registry():
     assert not hasattr(m, "net_")  # __init__ stores hyper-parameters only
     X, y = _classes(n=400)
     yb = (y == 0).astype(int)
-    for name, params in [("logreg", {"max_iter": 500}), ("svc", {}), ("ridge", {})]:
-        est = make_estimator(name, **params).fit(X, yb)
+    for name, params in [("logreg", {"max_iter": 500}), ("svc", {}), ("mlp", {"max_epochs": 20})]:
+        est = make_estimator(name, "binary", **params).fit(X, yb)
         s = predict_scores(est, X)
         assert s.shape == (400,)
         assert np.corrcoef(s, yb)[0, 1] > 0.5
-    est = make_estimator("mlp", head="softmax", loss="cross_entropy", max_epochs=3).fit(X, y)
+    est = make_estimator("ridge", alpha=3.0).fit(X, yb)
+    assert predict_scores(est, X).shape == (400,)
+    est = make_estimator("mlp", "multiclass", max_epochs=3).fit(X, y)
+    assert type(est).__name__ == "MLPClassifier"
     assert predict_scores(est, X).shape == (400, 4)
-    with pytest.raises(ValueError, match=r"Unknown estimator 'xgb'. Use one of \['logreg', 'mlp', 'ridge', 'svc'\]"):
+    with pytest.raises(ValueError, match=r"Unknown estimator 'xgb'. Use one of \[.*'logreg', 'lstm-fusion', 'mlp', 'ridge', 'svc', 'tcn-qam'"):
         make_estimator("xgb")
-    with pytest.raises(ValueError, match="Bad parameters for estimator 'svc'"):
+    with pytest.raises(ValueError, match=r"Unknown parameter\(s\) \['depth'\] for estimator 'svc' \(LinearClassifier\)"):
         make_estimator("svc", depth=3)
+    with pytest.raises(ValueError, match="Estimator 'ridge' does not handle binary problems; it handles regression"):
+        make_estimator("ridge", "binary")

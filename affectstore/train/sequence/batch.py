@@ -1,0 +1,65 @@
+"""A task's `Batch` for sequence estimators: labels as for row estimators, features as a `SequenceView`.
+
+Video level: one item per video. Frame level: one item per label frame (the frames and times
+the dataset adapter gives, as `affectstore.train.data.load_frame_data` lists them); the
+estimator cuts windows around each frame's time. Nothing is aligned or pooled: ``Batch.X``
+stays empty and ``Batch.sequences`` holds the view.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from affectstore.train.data import label_frames
+from affectstore.train.errors import TrainError
+from affectstore.train.pipeline import Batch
+from affectstore.train.sequence.view import SequenceView, VideoSource
+
+logger = logging.getLogger(__name__)
+
+
+def build_sequence_batch(store, dataset: str, adapter, spec, recipe: dict, infos: dict, ids, labelled: bool,
+                         encode_labels) -> Batch:
+    """Labels (when ``labelled``) and the sequence view of ``ids``; ``encode_labels(spec, values, names)``
+    turns raw label values into (y, valid) as for row batches."""
+    for section in ("video_filter", "override"):
+        if recipe.get(section) is not None:
+            raise TrainError(
+                f"[{section}] works on row features; estimator {recipe['estimator']!r} reads sequences. "
+                f"Drop [{section}] from the recipe or use a row estimator such as 'mlp'."
+            )
+    ids = list(ids)
+    feats = {f: infos[f] for f in recipe["features"]}
+    source = VideoSource(store, dataset, feats, ids)
+    for f, have in source.present.items():
+        if len(have) < len(ids):
+            logger.warning("%s/%s: %d of %d videos have no features; the model sees that modality as missing.",
+                           dataset, f, len(ids) - len(have), len(ids))
+    if spec.level == "video":
+        y = None
+        valid = np.zeros(len(ids), dtype=bool)
+        if labelled:
+            vl = adapter.video_labels()
+            rows = vl.as_dict()
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise TrainError(f"{len(missing)} videos have no labels, e.g. {missing[:3]}.")
+            y, valid = encode_labels(spec, np.stack([rows[i] for i in ids]), vl.target_names)
+        return Batch("video", ids, np.asarray(ids, dtype=object), {}, {}, y, valid,
+                     sequences=SequenceView(source, ids))
+    first_frame = 1 if spec.dataset == "affwild2" else None
+    parts = [label_frames(adapter, v, labelled, first_frame) for v in ids]
+    groups = np.concatenate([np.full(len(p[0]), v, dtype=object) for v, p in zip(ids, parts)]) if parts else \
+        np.zeros(0, dtype=object)
+    frames = np.concatenate([p[0] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64)
+    times = np.concatenate([p[1] for p in parts]).astype(np.float64) if parts else np.zeros(0)
+    ok = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, bool)
+    y = None
+    valid = np.zeros(len(frames), dtype=bool)
+    if labelled:
+        y, good = encode_labels(spec, np.concatenate([p[2] for p in parts]), adapter.task.target_names)
+        valid = good & ok
+    return Batch("frame", ids, groups, {}, {}, y, valid, frames=frames,
+                 sequences=SequenceView(source, groups, times, frames))
