@@ -151,6 +151,7 @@ class MLPEstimator(BaseEstimator):
         "loss": [StrOptions(set(LOSSES))],
         "class_weight": [None, StrOptions({"balanced"}), dict, "array-like"],
         "output_weights": [None, "array-like"],
+        "class_counts": [None, "array-like"],
         "classes": [None, "array-like"],
         "standardize": ["boolean"],
         "learning_rate": [Interval(numbers.Real, 0.0, None, closed="neither")],
@@ -182,12 +183,13 @@ class MLPEstimator(BaseEstimator):
             raise ValueError(f"class_weight only applies to loss='cross_entropy'. Got loss={self.loss!r}.")
         if self.output_weights is not None and self.loss not in ("pearson", "ccc"):
             raise ValueError(f"output_weights only applies to loss='pearson' or 'ccc'. Got loss={self.loss!r}.")
-        if self.class_counts is not None and self.loss not in ("pearson", "ccc"):
+        class_counts = getattr(self, "class_counts", None)  # regressors only: the classifier has no such loss
+        if class_counts is not None and self.loss not in ("pearson", "ccc"):
             raise ValueError(f"class_counts only applies to loss='pearson' or 'ccc'. Got loss={self.loss!r}.")
-        if self.class_counts is not None and self.output_weights is not None:
+        if class_counts is not None and self.output_weights is not None:
             raise ValueError(
                 "Give either output_weights (used as given) or class_counts (inverted into weights), not both. "
-                f"Got output_weights={self.output_weights!r} and class_counts={self.class_counts!r}."
+                f"Got output_weights={self.output_weights!r} and class_counts={class_counts!r}."
             )
         if self.classes is not None and self.head != "softmax":
             raise ValueError(f"classes only applies to head='softmax'. Got head={self.head!r}.")
@@ -318,7 +320,7 @@ class MLPEstimator(BaseEstimator):
         if self.loss == "bce":
             return lambda z, t: torch.nn.functional.binary_cross_entropy_with_logits(z, t)
         if self.loss in ("pearson", "ccc"):
-            w = output_weights(self.n_outputs_, self.output_weights, self.class_counts)
+            w = output_weights(self.n_outputs_, self.output_weights, getattr(self, "class_counts", None))
             self.output_weights_ = w.tolist()
             wt = torch.as_tensor(w, dtype=torch.float32)
             fn = _pearson_loss if self.loss == "pearson" else _ccc_loss

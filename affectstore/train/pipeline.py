@@ -173,6 +173,8 @@ class TaskModel:
         """(R,) probabilities (binary), (R, C) probabilities (multiclass), (R, K) values (regression)."""
         p = np.asarray(est.predict_scores(X), dtype=np.float64)
         if self.spec.problem == MULTICLASS:
+            if p.ndim == 1:  # a two-class fit gives the second class's probability only
+                p = np.column_stack([1.0 - p, p])
             classes = np.asarray(est.classes_).astype(int)  # a class absent from training has probability 0
             full = np.zeros((len(X), self.n_classes))
             full[:, classes] = p

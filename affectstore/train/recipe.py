@@ -79,30 +79,14 @@ SECTION_KEYS = {
 
 # Published configurations whose estimators (sequence models) are not in this version yet: the
 # names are kept so that nobody ships a different recipe under them.
-RESERVED_RECIPES = {
-    "hallmen2024-emi": "Hallmen et al. 2024, EMI",
-    "hallmen2025-emi": "Hallmen et al. 2025, EMI",
-    "hallmen2025-bah": "Hallmen et al. 2025, BAH",
-    "yu2025-emi": "Yu et al. 2025, EMI",
-    "yu2025-va": "Yu et al. 2025, Aff-Wild2 VA",
-}
 RECIPE_DIRS = ("train", "train/papers")
 
 
 def find_recipe(name: str | Path) -> Path:
     """The recipe file for ``name``: a path, or a bare name looked up in ./train and ./train/papers.
-
-    A reserved name (a published configuration that needs the sequence trainers) raises
-    `RecipeError` saying so.
     """
     p = Path(name)
     stem = p.name.removesuffix(".toml")
-    if not p.is_file() and stem in RESERVED_RECIPES:
-        raise RecipeError(
-            f"Recipe {stem!r} ({RESERVED_RECIPES[stem]}) is reserved: it comes with the sequence trainers "
-            "(LSTM/transformer estimators over frame sequences), which this version of affectstore does not have yet. "
-            f"Reproducible now: {', '.join(sorted(x.stem for x in Path('train/papers').glob('*.toml'))) or 'train/papers/*.toml'}."
-        )
     if p.is_file() or p.suffix or len(p.parts) > 1:
         return p
     for folder in RECIPE_DIRS:

@@ -48,6 +48,7 @@ class MLPRegressor(RegressorMixin, MLPEstimator):
         head: str = "plain",
         loss: str = "mse",
         output_weights=None,
+        class_counts=None,
         standardize: bool = True,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
@@ -65,6 +66,7 @@ class MLPRegressor(RegressorMixin, MLPEstimator):
         self.head = head
         self.loss = loss
         self.output_weights = output_weights
+        self.class_counts = class_counts
         self.standardize = standardize
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -90,7 +92,7 @@ class MLPClassifier(ClassifierMixin, MLPEstimator):
     output_weights = None
 
     _parameter_constraints = {
-        k: v for k, v in MLPEstimator._parameter_constraints.items() if k not in ("head", "loss", "output_weights")
+        k: v for k, v in MLPEstimator._parameter_constraints.items() if k not in ("head", "loss", "output_weights", "class_counts")
     }
 
     def __init__(

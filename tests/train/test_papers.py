@@ -12,7 +12,7 @@ from affectstore.datasets import AFFECTNET_TO_EXPR
 from affectstore.testing.datasets import make_affwild2_dataset, make_bah_dataset, make_emi_dataset
 from affectstore.testing.stores import Planted, planted_store
 from affectstore.train.errors import RecipeError
-from affectstore.train.recipe import RESERVED_RECIPES, load_recipe, validate_recipe
+from affectstore.train.recipe import load_recipe, validate_recipe
 from affectstore.train.run import train_task
 
 PAPERS = Path(__file__).resolve().parents[2] / "train" / "papers"
@@ -84,19 +84,13 @@ def test_savchenko2025_expr(tmp_path):
     assert "44.59" in _header("savchenko2025-expr.toml")
 
 
-def test_every_paper_recipe_validates_and_cites_its_number():
+def test_every_paper_recipe_validates_and_loads_by_bare_name():
     names = sorted(p.name for p in PAPERS.glob("*.toml"))
-    assert names == ["savchenko2025-bah.toml", "savchenko2025-emi.toml", "savchenko2025-expr.toml"]
+    assert names == ["hallmen2024-emi.toml", "hallmen2025-bah.toml", "hallmen2025-emi.toml", "savchenko2025-bah.toml",
+                     "savchenko2025-emi.toml", "savchenko2025-expr.toml", "yu2025-emi.toml", "yu2025-va.toml"]
     for name in names:
         rec = validate_recipe(load_recipe(PAPERS / name))
-        assert rec["protocol"]["mode"] == "paper" and rec["name"] == name.removesuffix(".toml")
-        assert "table" in _header(name).lower()
-
-
-@pytest.mark.parametrize("name", sorted(RESERVED_RECIPES))
-def test_reserved_recipe_names_say_they_come_with_the_sequence_trainers(name):
-    assert set(RESERVED_RECIPES) == {"hallmen2024-emi", "hallmen2025-emi", "hallmen2025-bah", "yu2025-emi", "yu2025-va"}
-    with pytest.raises(RecipeError, match=rf"Recipe '{name}' .* is reserved: it comes with the sequence trainers"):
-        load_recipe(name)
-    with pytest.raises(RecipeError, match="comes with the sequence trainers"):
-        load_recipe(PAPERS / f"{name}.toml")
+        assert load_recipe(name.removesuffix(".toml")) == rec  # found in train/papers by bare name
+        if name.startswith("savchenko"):
+            assert rec["name"] == name.removesuffix(".toml")
+            assert rec["protocol"]["mode"] == "paper" and "table" in _header(name).lower()

@@ -12,7 +12,7 @@ from affectstore.store import FeatureStore
 from affectstore.testing.datasets import make_emi_dataset
 from affectstore.testing.stores import Planted, planted_store
 from affectstore.train.errors import RecipeError
-from affectstore.train.mlp import MLPEstimator
+from affectstore.train.row_estimators import MLPRegressor
 from affectstore.train.run import train_task
 
 QUIET_MLP = {"max_epochs": 60, "patience": 8, "batch_size": 256}
@@ -56,7 +56,7 @@ def test_refit_trains_the_saved_model_on_train_and_validation_with_the_chosen_ep
     assert m["refit"]["n_videos"] == len(built.splits["train"]) + len(built.splits["valid"])
     epochs = m["refit"]["epochs"]["hubert"]
     assert 1 <= epochs <= QUIET_MLP["max_epochs"]
-    est = MLPEstimator.load(tmp_path / "run" / "model" / "emi" / chosen["estimators"]["hubert"]["folder"])
+    est = MLPRegressor.load(tmp_path / "run" / "model" / "emi" / chosen["estimators"]["hubert"]["folder"])
     assert est.n_epochs_ == epochs  # trained exactly the chosen epochs, no early stopping
     # Its input scaling comes from train + validation, not from train alone.
     table = FeatureStore.open(store, mode="r").load_feature("emi", "hubert", ids=built.splits["train"] + built.splits["valid"])

@@ -226,7 +226,7 @@ def test_bad_arch_and_device_are_clear_errors(order):
         get_entry("tcn-qam").build(REGRESSION, {"schedule": "linear"})
 
 
-@pytest.mark.parametrize("recipe", sorted(p.name for p in PAPERS.glob("*.toml")))
+@pytest.mark.parametrize("recipe", sorted(p.name for p in PAPERS.glob("*.toml") if not p.name.startswith("savchenko")))
 def test_paper_recipes_validate_and_build(recipe):
     rec = validate_recipe(load_recipe(PAPERS / recipe))
     text = (PAPERS / recipe).read_text(encoding="utf-8")
