@@ -255,23 +255,6 @@ class AffWild2Adapter(DatasetAdapter):
             return None
         return row
 
-    def frame_count(self, video_id: str) -> int | None:
-        """Frames in the video of ``video_id`` (container count, else decoded); None without a readable video."""
-        from affectstore.media.errors import MediaError
-        from affectstore.media.video import video_frame_count
-
-        video = self.entry(video_id).video
-        if video is None:
-            return None
-        cache = self.__dict__.setdefault("_frame_counts", {})
-        if str(video) not in cache:
-            try:
-                cache[str(video)] = video_frame_count(video)
-            except MediaError as exc:
-                logger.warning("%s: cannot count the frames of %s (%s)", video_id, video, exc)
-                cache[str(video)] = None
-        return cache[str(video)]
-
     def face_crops(self, video_id: str) -> FaceCrops:
         """``{i:05d}.jpg`` files sorted by i; times ``(i - 1) / fps``. Missing frames are absent."""
         entry = self.entry(video_id)

@@ -287,6 +287,25 @@ class DatasetAdapter(ABC):
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise DatasetError(f"no video {video_id!r} in {self.name} at {self.root}{hint}") from None
 
+    def frame_count(self, video_id: str) -> int | None:
+        """Frames in the video of ``video_id`` (container count, else decoded); None without a readable video.
+
+        Submissions list every frame of a test video from this count, crops or not."""
+        from affectstore.media.errors import MediaError
+        from affectstore.media.video import video_frame_count
+
+        video = self.entry(video_id).video
+        if video is None:
+            return None
+        cache = self.__dict__.setdefault("_frame_counts", {})
+        if str(video) not in cache:
+            try:
+                cache[str(video)] = video_frame_count(video)
+            except MediaError as exc:
+                logger.warning("%s: cannot count the frames of %s (%s)", video_id, video, exc)
+                cache[str(video)] = None
+        return cache[str(video)]
+
     # -- labels and side data (adapters override what they have)
     def video_labels(self, split: str | None = None) -> VideoLabels:
         """Video-level labels of ``split`` (all splits if None), for labelled videos only."""

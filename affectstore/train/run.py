@@ -38,6 +38,7 @@ from affectstore.train.cache import cached_video_features
 from affectstore.train.data import FeatureInfo, feature_infos, load_frame_data, open_store
 from affectstore.train.defaults import recorded_source, resolve_data_root
 from affectstore.train.errors import LineageError, RecipeError, TrainError
+from affectstore.train.labels import encode_labels, video_level_labels
 from affectstore.train.filters import compare_video_labels, video_labels_from_frames
 from affectstore.train.pipeline import Batch, TaskModel
 from affectstore.train.protocol import (  # noqa: F401  (grouped_split, fit_model, needs_tuning: public here too)
@@ -58,8 +59,6 @@ from affectstore.train.registry import SEQUENCES, get_entry
 from affectstore.train.report import write_report
 from affectstore.train.runinfo import run_environment, store_url, warnings_once_per_call
 from affectstore.train.tasks import (
-    MULTILABEL,
-    REGRESSION,
     STORE_DATASETS,
     SUBMISSION_FILES,
     TaskSpec,
@@ -119,27 +118,12 @@ def _adapter(task: str, root, recipe: dict):
 # ----------------------------------------------------------------------------- batches
 
 
-def _encode_labels(spec: TaskSpec, values: np.ndarray, target_names) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as the model wants them, and which rows are valid."""
-    if spec.target is not None:
-        values = values[:, [list(target_names).index(spec.target)]]
-    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    valid = np.isfinite(values).all(axis=1)
-    if spec.problem == REGRESSION:
-        return values, valid
-    if spec.problem == MULTILABEL:  # -1 marks an invalid frame
-        valid &= (values >= 0).all(axis=1)
-        return np.where(valid[:, None], values, 0).astype(np.int64), valid
-    y = np.where(valid, values[:, 0], -1).astype(np.int64)
-    return y, valid & (y >= 0)
-
-
 def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: bool) -> Batch:
     """Features (and labels when ``labelled``) of ``ids`` for one task spec."""
     if get_entry(recipe["estimator"]).consumes == SEQUENCES:
         from affectstore.train.sequence.batch import build_sequence_batch
 
-        return build_sequence_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled, _encode_labels)
+        return build_sequence_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled)
     model_feats = recipe["features"]
     pooling = recipe["pooling"]
     ids = list(ids)
@@ -151,12 +135,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
             X[f], cov[f] = cached_video_features(store, dataset, infos[f], ids, pooling.get(f, pooling.get("default", "mean")))
         y = valid = None
         if labelled:
-            vl = adapter.video_labels()
-            rows = vl.as_dict()
-            missing = [i for i in ids if i not in rows]
-            if missing:
-                raise TrainError(f"{len(missing)} videos have no labels, e.g. {missing[:3]}.")
-            y, valid = _encode_labels(spec, np.stack([rows[i] for i in ids]), vl.target_names)
+            y, valid = video_level_labels(adapter, spec, ids)
         else:
             valid = np.zeros(len(ids), dtype=bool)
         return Batch("video", ids, np.asarray(ids, dtype=object), X, cov, y, valid)
@@ -170,7 +149,7 @@ def build_batch(store, dataset, adapter, spec, recipe, infos, ids, labelled: boo
     y = None
     valid = np.zeros(len(fd), dtype=bool)
     if labelled:
-        y, ok = _encode_labels(spec, fd.y, adapter.task.target_names)
+        y, ok = encode_labels(spec, fd.y, adapter.task.target_names)
         valid = ok & fd.valid
     batch = Batch("frame", ids, fd.groups, fd.X, fd.covered, y, valid, frames=fd.frames)
     if vf is not None:

@@ -14,16 +14,15 @@ import numpy as np
 
 from affectstore.train.data import label_frames
 from affectstore.train.errors import TrainError
+from affectstore.train.labels import encode_labels, video_level_labels
 from affectstore.train.pipeline import Batch
 from affectstore.train.sequence.view import SequenceView, VideoSource
 
 logger = logging.getLogger(__name__)
 
 
-def build_sequence_batch(store, dataset: str, adapter, spec, recipe: dict, infos: dict, ids, labelled: bool,
-                         encode_labels) -> Batch:
-    """Labels (when ``labelled``) and the sequence view of ``ids``; ``encode_labels(spec, values, names)``
-    turns raw label values into (y, valid) as for row batches."""
+def build_sequence_batch(store, dataset: str, adapter, spec, recipe: dict, infos: dict, ids, labelled: bool) -> Batch:
+    """Labels (when ``labelled``) and the sequence view of ``ids``, labels encoded as for row batches."""
     for section in ("video_filter", "override"):
         if recipe.get(section) is not None:
             raise TrainError(
@@ -41,12 +40,7 @@ def build_sequence_batch(store, dataset: str, adapter, spec, recipe: dict, infos
         y = None
         valid = np.zeros(len(ids), dtype=bool)
         if labelled:
-            vl = adapter.video_labels()
-            rows = vl.as_dict()
-            missing = [i for i in ids if i not in rows]
-            if missing:
-                raise TrainError(f"{len(missing)} videos have no labels, e.g. {missing[:3]}.")
-            y, valid = encode_labels(spec, np.stack([rows[i] for i in ids]), vl.target_names)
+            y, valid = video_level_labels(adapter, spec, ids)
         return Batch("video", ids, np.asarray(ids, dtype=object), {}, {}, y, valid,
                      sequences=SequenceView(source, ids))
     first_frame = 1 if spec.dataset == "affwild2" else None
