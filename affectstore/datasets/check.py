@@ -115,15 +115,21 @@ def check_dataset(
     return report
 
 
-def parse_options(pairs: Iterable[str]) -> dict[str, str]:
-    """``["task=va", "targets=emotion,intensity"]`` -> dict; the adapters convert the values."""
+def parse_key_values(pairs: Iterable[str], expected: str = "options must look like key=value") -> dict[str, str]:
+    """``["task=va", "targets=emotion,intensity"]`` -> dict of stripped strings; ``expected`` starts
+    the error for a pair without ``=`` or key."""
     options: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"options must look like key=value. Got {pair!r} instead.")
+            raise ValueError(f"{expected}. Got {pair!r} instead.")
         options[key.strip()] = value.strip()
     return options
+
+
+def parse_options(pairs: Iterable[str]) -> dict[str, str]:
+    """Dataset adapter options ``key=value``; the adapters convert the values."""
+    return parse_key_values(pairs)
 
 
 def _video_level_stats(adapter: DatasetAdapter, report: CheckReport) -> None:

@@ -62,13 +62,9 @@ class ImportSummary:
 
 def parse_provenance(items: list[str]) -> dict[str, str]:
     """``key=value`` strings as a dict (what the user says about the source)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--provenance must be KEY=VALUE, e.g. model=wav2vec2-large. Got {item!r} instead.")
-        out[key.strip()] = value.strip()
-    return out
+    from affectstore.datasets.check import parse_key_values
+
+    return parse_key_values(items, "--provenance must be KEY=VALUE, e.g. model=wav2vec2-large")
 
 
 def detect_format(source: Path) -> str:

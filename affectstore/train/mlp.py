@@ -21,6 +21,7 @@ reads them back. Neither file can run code when loaded (no pickle).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -48,6 +49,22 @@ ACTIVATIONS = ("relu", "gelu", "tanh")
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+
+
+@contextlib.contextmanager
+def reproducible(random_state: int, n_threads: int | None):
+    """Seed torch for one training run and cap its threads, restoring both afterwards.
+
+    ``fork_rng`` keeps the caller's global torch RNG untouched while making the run reproducible."""
+    threads = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(random_state)
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Net(torch.nn.Module):
@@ -277,17 +294,9 @@ class MLPEstimator(BaseEstimator):
             self.mean_ = np.zeros(X.shape[1], np.float32)
             self.scale_ = np.ones(X.shape[1], np.float32)
 
-        threads = torch.get_num_threads()
-        if self.n_threads is not None:
-            torch.set_num_threads(self.n_threads)
         started = time.perf_counter()
-        try:
-            # fork_rng keeps the caller's global torch RNG untouched while making the run reproducible.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.random_state)
-                self._train(X, Y, Xv, Yv)
-        finally:
-            torch.set_num_threads(threads)
+        with reproducible(self.random_state, self.n_threads):
+            self._train(X, Y, Xv, Yv)
         self.fit_seconds_ = time.perf_counter() - started
         logger.debug(
             "MLP fitted: %d epochs (best %d), %.2f s, best validation %s.",

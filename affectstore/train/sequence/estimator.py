@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from affectstore.train.align import fill_missing
 from affectstore.train.fusion import apply_decision
 from affectstore.train.metrics import METRICS, get_metric
-from affectstore.train.mlp import _ccc_loss, _pearson_loss
+from affectstore.train.mlp import _ccc_loss, _pearson_loss, reproducible
 from affectstore.train.sequence.streams import StreamSpec, collate, parse_streams
 
 logger = logging.getLogger(__name__)
@@ -241,16 +241,9 @@ class SequenceEstimator(BaseEstimator):
         self.resolved_arch_ = self.resolve_arch(X, specs)
         self.homogeneous_rows_ = self._homogeneous(X, Y) if self.balanced else None
         device = self._device()
-        threads = torch.get_num_threads()
-        if self.n_threads is not None:
-            torch.set_num_threads(self.n_threads)
         started = time.perf_counter()
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.random_state)
-                self._train(X, Y, eval_set, device)
-        finally:
-            torch.set_num_threads(threads)
+        with reproducible(self.random_state, self.n_threads):
+            self._train(X, Y, eval_set, device)
         self.fit_seconds_ = time.perf_counter() - started
         logger.info("%s fitted: %d epochs (best %d), %.1f s, best validation %s.", type(self).__name__,
                     self.n_epochs_, self.best_epoch_, self.fit_seconds_, self.best_score_)
